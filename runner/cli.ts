@@ -1,0 +1,52 @@
+/**
+ * `distillery` entry: dispatches to sub-commands, each loaded on demand.
+ */
+import type {Command, CommandIO} from './commands/command.js';
+import {EXIT} from './commands/command.js';
+
+/** Sub-command name -> module loader. */
+const COMMANDS: Readonly<Record<string, () => Promise<{default: Command}>>> = {
+  run: () => import('./commands/run.js'),
+  plan: () => import('./commands/plan.js'),
+  validate: () => import('./commands/validate.js'),
+  graph: () => import('./commands/graph.js'),
+  results: () => import('./commands/results.js'),
+  cache: () => import('./commands/cache.js'),
+  export: () => import('./commands/export.js'),
+};
+
+async function usage(): Promise<string> {
+  const lines = ['Usage: distillery <command> [options]', '', 'Commands:'];
+  for (const [name, load] of Object.entries(COMMANDS)) {
+    const summary = await load().then((m) => m.default.summary, () => '(unavailable)');
+    lines.push(`  ${name.padEnd(10)} ${summary}`);
+  }
+  lines.push('', 'Run `distillery <command> --help` for the options of one command.');
+  return lines.join('\n') + '\n';
+}
+
+/** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */
+export async function main(argv: readonly string[], io: CommandIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(await usage());
+    return name === undefined ? EXIT.badInput : EXIT.ok;
+  }
+  if (name === '--version' || name === '-v') {
+    const {createRequire} = await import('node:module');
+    const pkg = createRequire(import.meta.url)('../package.json') as {version: string};
+    io.stdout.write(`${pkg.version}\n`);
+    return EXIT.ok;
+  }
+  const load = COMMANDS[name];
+  if (load === undefined) {
+    io.stderr.write(`distillery: unknown command '${name}'\n\n${await usage()}`);
+    return EXIT.badInput;
+  }
+  const command = (await load()).default;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(command.help.endsWith('\n') ? command.help : command.help + '\n');
+    return EXIT.ok;
+  }
+  return command.run(rest, io);
+}
