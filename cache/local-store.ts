@@ -1,0 +1,328 @@
+/**
+ * The cache on a local (or shared network) file system.
+ *
+ * Layout under the root:
+ *   `<key[0:2]>/<key>/`  an entry: artifact files, `manifest.json`, and `.used` (its mtime is the last hit, for LRU)
+ *   `tmp/<host>.<pid>.<rand>/`  staging folders and entries on their way out; the name says who owns them
+ *   `locks/<key>.lock`  per-key locks (see key-lock.ts)
+ * An entry only appears by renaming a complete staging folder (manifest written last) into place, so a crash or
+ * `kill -9` at any moment leaves either no entry or a whole one; the leftovers live in `tmp/`, which is never read as
+ * an entry and is cleaned when its owner is dead.
+ */
+import {hostname} from 'node:os';
+import {join, relative, sep} from 'node:path';
+import {mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile} from 'node:fs/promises';
+import {randomBytes} from 'node:crypto';
+import type {
+  CacheEntry,
+  CacheLookup,
+  CacheStore,
+  CommitInfo,
+  EntrySummary,
+  GcOptions,
+  GcReport,
+  Staging,
+  VerifyProblem,
+  VerifyReport,
+} from './store.js';
+import {checkManifest, MANIFEST_FILE} from './manifest.js';
+import type {Manifest, ManifestFile} from './manifest.js';
+import {hashFile} from './content-hash.js';
+import {acquireLock, isPidAlive, tryLock} from './key-lock.js';
+import type {HeldLock, LockOptions} from './key-lock.js';
+
+/** Marker whose mtime records the last use of an entry. */
+const USED_FILE = '.used';
+const TMP_DIR = 'tmp';
+const LOCK_DIR = 'locks';
+/** Temp folders of other hosts (whose pids we cannot check) are abandoned after this long. */
+const STRAY_AGE_MS = 24 * 3600_000;
+
+const HOST_TAG = hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
+const KEY_PATTERN = /^[0-9a-z][0-9a-z_-]{2,127}$/i;
+
+/** Options of a local store. */
+export interface LocalStoreOptions {
+  readonly lock?: Omit<LockOptions, 'signal'>;
+}
+
+function errno(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
+}
+
+/** Lists the regular files under `dir`, as forward-slash paths relative to it. */
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, {withFileTypes: true, recursive: true});
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join('/'))
+    .sort();
+}
+
+/** The local file-system cache store. */
+export class LocalStore implements CacheStore {
+  readonly location: string;
+  readonly #options: LocalStoreOptions;
+
+  private constructor(root: string, options: LocalStoreOptions) {
+    this.location = root;
+    this.#options = options;
+  }
+
+  /** Opens (creating if needed) the store at `root`, cleaning temp folders whose owners are dead. */
+  static async open(root: string, options: LocalStoreOptions = {}): Promise<LocalStore> {
+    await mkdir(join(root, TMP_DIR), {recursive: true});
+    await mkdir(join(root, LOCK_DIR), {recursive: true});
+    const store = new LocalStore(root, options);
+    await store.#cleanStrays(false);
+    return store;
+  }
+
+  #entryDir(key: string): string {
+    if (!KEY_PATTERN.test(key)) throw new Error(`Internal error: malformed cache key ${JSON.stringify(key)}`);
+    return join(this.location, key.slice(0, 2), key);
+  }
+
+  #lockPath(key: string): string {
+    this.#entryDir(key);
+    return join(this.location, LOCK_DIR, `${key}.lock`);
+  }
+
+  async #newTempDir(): Promise<string> {
+    const dir = join(this.location, TMP_DIR, `${HOST_TAG}.${process.pid}.${randomBytes(6).toString('hex')}`);
+    await mkdir(dir, {recursive: true});
+    return dir;
+  }
+
+  async #readManifest(key: string, dir: string): Promise<Manifest | string> {
+    let text: string;
+    try {
+      text = await readFile(join(dir, MANIFEST_FILE), 'utf8');
+    } catch (error) {
+      return errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR' ? 'missing manifest' : `unreadable manifest (${errno(error)})`;
+    }
+    try {
+      return checkManifest(JSON.parse(text), key);
+    } catch {
+      return 'manifest is not valid JSON';
+    }
+  }
+
+  /** Checks presence and sizes of the listed files (not their content). */
+  async #checkSizes(dir: string, files: readonly ManifestFile[]): Promise<string | undefined> {
+    const problems = await Promise.all(
+      files.map(async (f) => {
+        try {
+          const s = await stat(join(dir, f.path));
+          return s.size === f.size ? undefined : `${f.path}: size ${s.size}, expected ${f.size}`;
+        } catch {
+          return `${f.path}: missing`;
+        }
+      }),
+    );
+    return problems.find((p) => p !== undefined);
+  }
+
+  async get(key: string, options: {readonly touch?: boolean} = {}): Promise<CacheLookup> {
+    const dir = this.#entryDir(key);
+    const manifest = await this.#readManifest(key, dir);
+    if (manifest === 'missing manifest') {
+      // A folder without a manifest cannot be produced by a commit; anything there is debris.
+      const exists = await stat(dir).then(() => true, () => false);
+      if (!exists) return {status: 'miss'};
+    }
+    const reason = typeof manifest === 'string' ? manifest : await this.#checkSizes(dir, manifest.files);
+    if (reason !== undefined || typeof manifest === 'string') {
+      await this.remove(key);
+      return {status: 'corrupt', reason: reason ?? 'bad manifest'};
+    }
+    if (options.touch !== false) {
+      const now = new Date();
+      await utimes(join(dir, USED_FILE), now, now).catch(() => writeFile(join(dir, USED_FILE), '').catch(() => undefined));
+    }
+    return {status: 'hit', entry: {key, dir, manifest}};
+  }
+
+  async stage(key: string): Promise<Staging> {
+    const final = this.#entryDir(key);
+    const dir = await this.#newTempDir();
+    const store = this;
+    return {
+      key,
+      dir,
+      async commit(info: CommitInfo): Promise<CacheEntry> {
+        const paths = await listFiles(dir);
+        const files = await Promise.all(
+          paths.map(async (path) => {
+            const full = join(dir, path);
+            const [size, hash] = await Promise.all([stat(full).then((s) => s.size), hashFile(full)]);
+            return {path, size, hash};
+          }),
+        );
+        const manifest: Manifest = {
+          version: 1,
+          key,
+          files,
+          outputs: info.outputs,
+          metrics: info.metrics,
+          timings: info.timings,
+          producer: info.producer,
+          createdAt: new Date().toISOString(),
+        };
+        const bad = checkManifest(manifest, key);
+        if (typeof bad === 'string') throw new Error(`Internal error: cannot commit ${key}: ${bad}`);
+        // No fsync: the guarantee is against crashes of processes (the manifest is written before the rename, so a
+        // visible entry is complete); surviving power loss would cost a sync per file on every commit.
+        await writeFile(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 1));
+        await writeFile(join(dir, USED_FILE), '');
+        await mkdir(join(store.location, key.slice(0, 2)), {recursive: true});
+        try {
+          await rename(dir, final);
+        } catch (error) {
+          if (errno(error) !== 'ENOTEMPTY' && errno(error) !== 'EEXIST') throw error;
+          // Someone else published this key first: keep theirs if it is valid, else replace it with ours.
+          const existing = await store.get(key);
+          if (existing.status === 'hit') {
+            await rm(dir, {recursive: true, force: true});
+            return existing.entry;
+          }
+          await rename(dir, final);
+        }
+        return {key, dir: final, manifest};
+      },
+      async discard(): Promise<void> {
+        await rm(dir, {recursive: true, force: true});
+      },
+    };
+  }
+
+  lock(key: string, signal?: AbortSignal): Promise<HeldLock> {
+    return acquireLock(this.#lockPath(key), {...this.#options.lock, ...(signal === undefined ? {} : {signal})});
+  }
+
+  tryLock(key: string): Promise<HeldLock | undefined> {
+    return tryLock(this.#lockPath(key), this.#options.lock);
+  }
+
+  /** Entry folders present, as [key, dir]. */
+  async #entryDirs(): Promise<Array<[string, string]>> {
+    const result: Array<[string, string]> = [];
+    for (const shard of await readdir(this.location)) {
+      if (!/^[0-9a-z]{2}$/i.test(shard)) continue;
+      const names = await readdir(join(this.location, shard)).catch(() => [] as string[]);
+      for (const name of names) if (KEY_PATTERN.test(name)) result.push([name, join(this.location, shard, name)]);
+    }
+    return result.sort((a, b) => a[0].localeCompare(b[0]));
+  }
+
+  async list(): Promise<EntrySummary[]> {
+    const summaries: EntrySummary[] = [];
+    for (const [key, dir] of await this.#entryDirs()) {
+      const manifest = await this.#readManifest(key, dir);
+      if (typeof manifest === 'string') continue;
+      const [manifestSize, used] = await Promise.all([
+        stat(join(dir, MANIFEST_FILE)).then((s) => s.size, () => 0),
+        stat(join(dir, USED_FILE)).then((s) => s.mtime, () => new Date(manifest.createdAt)),
+      ]);
+      summaries.push({
+        key,
+        nodeId: manifest.producer.nodeId,
+        type: manifest.producer.type,
+        size: manifestSize + manifest.files.reduce((sum, f) => sum + f.size, 0),
+        createdAt: manifest.createdAt,
+        lastUsed: used,
+      });
+    }
+    return summaries;
+  }
+
+  async verify(options: {readonly repair?: boolean} = {}): Promise<VerifyReport> {
+    const problems: VerifyProblem[] = [];
+    const entries = await this.#entryDirs();
+    for (const [key, dir] of entries) {
+      const manifest = await this.#readManifest(key, dir);
+      let reason: string | undefined = typeof manifest === 'string' ? manifest : undefined;
+      if (typeof manifest !== 'string') {
+        reason = await this.#checkSizes(dir, manifest.files);
+        for (const f of manifest.files) {
+          if (reason !== undefined) break;
+          const hash = await hashFile(join(dir, f.path));
+          if (hash !== f.hash) reason = `${f.path}: content hash ${hash}, expected ${f.hash}`;
+        }
+      }
+      if (reason !== undefined) {
+        problems.push({key, reason});
+        if (options.repair === true) await this.remove(key);
+      }
+    }
+    return {checked: entries.length, problems};
+  }
+
+  async remove(key: string): Promise<boolean> {
+    const dir = this.#entryDir(key);
+    const trash = join(this.location, TMP_DIR, `${HOST_TAG}.${process.pid}.${randomBytes(6).toString('hex')}`);
+    try {
+      await rename(dir, trash);
+    } catch (error) {
+      if (errno(error) === 'ENOENT') return false;
+      throw error;
+    }
+    await rm(trash, {recursive: true, force: true});
+    return true;
+  }
+
+  /**
+   * Removes temp folders and lock files whose owner is dead (or, for another host, that are older than a day).
+   * `locks` also sweeps lock files (only gc does: on open, a waiter's own stale-check handles them).
+   */
+  async #cleanStrays(locks: boolean): Promise<number> {
+    let removed = 0;
+    const tmp = join(this.location, TMP_DIR);
+    for (const name of await readdir(tmp).catch(() => [] as string[])) {
+      const [host, pid] = name.split('.');
+      const dead =
+        host === HOST_TAG
+          ? !isPidAlive(Number(pid))
+          : await stat(join(tmp, name)).then((s) => Date.now() - s.mtimeMs > STRAY_AGE_MS, () => false);
+      if (dead) {
+        await rm(join(tmp, name), {recursive: true, force: true});
+        removed++;
+      }
+    }
+    if (locks) {
+      const lockDir = join(this.location, LOCK_DIR);
+      for (const name of await readdir(lockDir).catch(() => [] as string[])) {
+        const key = name.replace(/\.lock$/, '');
+        if (!KEY_PATTERN.test(key)) continue;
+        // tryLock breaks a dead owner's lock; releasing at once leaves the key free.
+        const held = await tryLock(join(lockDir, name), this.#options.lock).catch(() => undefined);
+        if (held !== undefined) {
+          await held.release();
+          removed++;
+        }
+      }
+    }
+    return removed;
+  }
+
+  async gc(options: GcOptions): Promise<GcReport> {
+    const strayRemoved = await this.#cleanStrays(true);
+    const entries = await this.list();
+    let total = entries.reduce((sum, e) => sum + e.size, 0);
+    const keep = options.keep;
+    const candidates = entries
+      .filter((e) => keep === undefined || !keep.has(e.key))
+      .sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
+    const removed: string[] = [];
+    let freedBytes = 0;
+    for (const entry of candidates) {
+      if (options.maxBytes !== undefined ? total <= options.maxBytes : keep === undefined) break;
+      if (await this.remove(entry.key)) {
+        removed.push(entry.key);
+        freedBytes += entry.size;
+        total -= entry.size;
+      }
+    }
+    return {removed, freedBytes, remainingBytes: total, strayRemoved};
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The manifest of one cache entry: the single file that makes a folder a valid entry, and what a hit is checked against.
+ */
+
+/** How one output port of an entry was written. */
+export interface ManifestOutput {
+  /** `json`: the value is in `file` as JSON; `file`: `file` is the artifact itself (its path is handed to consumers). */
+  readonly format: 'json' | 'file';
+  /** Path relative to the entry folder (forward slashes). */
+  readonly file: string;
+}
+
+/** One artifact file of an entry. */
+export interface ManifestFile {
+  /** Path relative to the entry folder (forward slashes). */
+  readonly path: string;
+  readonly size: number;
+  /** xxhash64 of the content, 16 lowercase hex digits. */
+  readonly hash: string;
+}
+
+/** Who produced an entry (for `cache ls` and provenance). */
+export interface Producer {
+  readonly nodeId: string;
+  readonly type: string;
+  readonly host: string;
+  readonly distilleryVersion: string;
+}
+
+/** When and how long the producing node ran. */
+export interface Timings {
+  readonly startedAt: string;
+  readonly seconds: number;
+}
+
+/** The `manifest.json` of an entry. */
+export interface Manifest {
+  /** Format version of this file; an unknown version reads as a bad entry. */
+  readonly version: 1;
+  readonly key: string;
+  readonly files: readonly ManifestFile[];
+  /** Output port -> where it is. */
+  readonly outputs: Readonly<Record<string, ManifestOutput>>;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly timings: Timings;
+  readonly producer: Producer;
+  readonly createdAt: string;
+}
+
+/** The name of the manifest file inside an entry folder. */
+export const MANIFEST_FILE = 'manifest.json';
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Checks the shape of a parsed manifest, so that a truncated or hand-edited file is a miss rather than a crash later.
+ * Returns the reason it is bad, or the manifest.
+ */
+export function checkManifest(value: unknown, key: string): Manifest | string {
+  if (!isRecord(value)) return 'manifest is not an object';
+  if (value['version'] !== 1) return `unknown manifest version ${JSON.stringify(value['version'])}`;
+  if (value['key'] !== key) return `manifest is for key ${JSON.stringify(value['key'])}`;
+  const files = value['files'];
+  if (!Array.isArray(files)) return 'manifest has no file list';
+  for (const f of files as unknown[]) {
+    if (!isRecord(f) || typeof f['path'] !== 'string' || typeof f['size'] !== 'number' || typeof f['hash'] !== 'string') {
+      return 'manifest has a malformed file record';
+    }
+    if (f['path'].startsWith('/') || f['path'].split('/').includes('..')) return `manifest file path escapes the entry: ${f['path']}`;
+  }
+  const outputs = value['outputs'];
+  if (!isRecord(outputs)) return 'manifest has no outputs';
+  const listed = new Set((files as ManifestFile[]).map((f) => f.path));
+  for (const [port, out] of Object.entries(outputs)) {
+    if (!isRecord(out) || (out['format'] !== 'json' && out['format'] !== 'file') || typeof out['file'] !== 'string') {
+      return `manifest output '${port}' is malformed`;
+    }
+    if (!listed.has(out['file'])) return `manifest output '${port}' names an unlisted file`;
+  }
+  if (!isRecord(value['metrics'])) return 'manifest has no metrics';
+  if (!isRecord(value['timings']) || !isRecord(value['producer'])) return 'manifest has no timings or producer';
+  if (typeof value['createdAt'] !== 'string') return 'manifest has no creation time';
+  return value as unknown as Manifest;
+}

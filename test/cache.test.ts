@@ -1,0 +1,133 @@
+/** The cache room: the conformance suite on the local store, plus crash, corruption and multi-process behaviour. */
+import {describe, it} from 'node:test';
+import assert from 'node:assert/strict';
+import {spawn} from 'node:child_process';
+import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises';
+import {tmpdir} from 'node:os';
+import {join} from 'node:path';
+import {fileURLToPath, pathToFileURL} from 'node:url';
+import {LocalStore} from '../cache/local-store.js';
+import {parseByteSize, formatByteSize} from '../cache/byte-size.js';
+import {cacheConformance, put, testKey} from './cache-conformance.js';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const STORE_URL = pathToFileURL(join(REPO, 'cache/local-store.ts')).href;
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'distillery-cache-'));
+  dirs.push(dir);
+  return dir;
+}
+
+cacheConformance('LocalStore', async () => LocalStore.open(join(await tempDir(), 'cache')));
+
+/** Runs a TypeScript snippet in a child process (through tsx); resolves to its exit code/signal and stdout. */
+function runChild(
+  dir: string,
+  source: string,
+  onStdout?: (text: string, child: ReturnType<typeof spawn>) => void,
+): Promise<{code: number | null; signal: NodeJS.Signals | null; stdout: string}> {
+  return new Promise((resolve, reject) => {
+    const script = join(dir, `child-${Math.random().toString(16).slice(2)}.mts`);
+    writeFile(script, source).then(() => {
+      const child = spawn(process.execPath, ['--import', 'tsx', script], {cwd: REPO, stdio: ['ignore', 'pipe', 'inherit']});
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        onStdout?.(stdout, child);
+      });
+      child.on('error', reject);
+      child.on('exit', (code, signal) => resolve({code, signal, stdout}));
+    }, reject);
+  });
+}
+
+describe('LocalStore on disk', () => {
+  it('kill -9 during a write leaves no entry, and the next open cleans the temp folder', async () => {
+    const dir = await tempDir();
+    const root = join(dir, 'cache');
+    const key = testKey('crash');
+    const result = await runChild(
+      dir,
+      `import {LocalStore} from ${JSON.stringify(STORE_URL)};
+       import {writeFile} from 'node:fs/promises';
+       const store = await LocalStore.open(${JSON.stringify(root)});
+       const lock = await store.lock(${JSON.stringify(key)});
+       const staging = await store.stage(${JSON.stringify(key)});
+       await writeFile(staging.dir + '/out.json', '"half"');
+       process.stdout.write('staged\\n');
+       await new Promise((r) => setTimeout(r, 60_000));`,
+      (out, child) => {
+        if (out.includes('staged')) child.kill('SIGKILL');
+      },
+    );
+    assert.equal(result.signal, 'SIGKILL');
+    assert.equal((await readdir(join(root, 'tmp'))).length, 1);
+    const store = await LocalStore.open(root);
+    assert.deepEqual(await readdir(join(root, 'tmp')), []);
+    assert.deepEqual(await store.get(key), {status: 'miss'});
+    // The dead process's lock does not block: it is taken over at once.
+    const held = await store.tryLock(key);
+    assert.ok(held !== undefined);
+    await held.release();
+  });
+
+  it('a corrupted entry is reported, removed and can be recomputed', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root);
+    const key = testKey('recompute');
+    const dir = await put(store, key, 'v1', 10);
+    await rm(join(dir, 'blob.bin'));
+    const lookup = await store.get(key);
+    assert.deepEqual(lookup, {status: 'corrupt', reason: 'blob.bin: missing'});
+    await put(store, key, 'v2', 10);
+    const again = await store.get(key);
+    assert.equal(again.status, 'hit');
+    if (again.status === 'hit') assert.equal(JSON.parse(await readFile(join(again.entry.dir, 'out.json'), 'utf8')), 'v2');
+  });
+
+  it('two processes locking one key compute it once; the second takes the hit', async () => {
+    const dir = await tempDir();
+    const root = join(dir, 'cache');
+    const log = join(dir, 'computed.log');
+    const key = testKey('shared');
+    const source = `import {LocalStore} from ${JSON.stringify(STORE_URL)};
+      import {appendFile, writeFile} from 'node:fs/promises';
+      const store = await LocalStore.open(${JSON.stringify(root)});
+      const key = ${JSON.stringify(key)};
+      const lock = await store.lock(key);
+      try {
+        const hit = await store.get(key);
+        if (hit.status === 'hit') { process.stdout.write('hit'); }
+        else {
+          await appendFile(${JSON.stringify(log)}, 'computed\\n');
+          await new Promise((r) => setTimeout(r, 150));
+          const staging = await store.stage(key);
+          await writeFile(staging.dir + '/out.json', '1');
+          await staging.commit({outputs: {out: {format: 'json', file: 'out.json'}}, metrics: {},
+            timings: {startedAt: new Date().toISOString(), seconds: 0}, producer: {nodeId: 'n', type: 't', host: 'h', distilleryVersion: '0'}});
+          process.stdout.write('computed');
+        }
+      } finally { await lock.release(); }`;
+    const results = await Promise.all([runChild(dir, source), runChild(dir, source)]);
+    assert.deepEqual(results.map((r) => r.code), [0, 0]);
+    assert.deepEqual(results.map((r) => r.stdout).sort(), ['computed', 'hit']);
+    assert.equal(await readFile(log, 'utf8'), 'computed\n');
+  });
+
+  it('parses and formats byte sizes', () => {
+    assert.equal(parseByteSize('10G'), 10 * 1024 ** 3);
+    assert.equal(parseByteSize('1.5k'), 1536);
+    assert.equal(parseByteSize('12MiB'), 12 * 1024 ** 2);
+    assert.equal(parseByteSize('2048'), 2048);
+    assert.equal(parseByteSize('ten'), undefined);
+    assert.equal(formatByteSize(1536), '1.5K');
+    assert.equal(formatByteSize(17), '17B');
+  });
+});
+
+process.on('exit', () => {
+  // Best effort: temp rigs are small; leave nothing behind in the OS temp dir.
+  for (const dir of dirs) void rm(dir, {recursive: true, force: true});
+});
