@@ -51,6 +51,13 @@ export interface Device {
  */
 export type InputValue = JsonValue | string;
 
+/** One upstream instance feeding an input port. */
+export interface UpstreamInfo {
+  readonly id: string;
+  readonly type: string;
+  readonly grid: Readonly<Record<string, JsonValue>>;
+}
+
 /** What `run()` receives. */
 export interface NodeContext<P = JsonObject> {
   /** The instance id, e.g. `expert[2]` or `distill{T=1,alpha=0.3}`. */
@@ -61,6 +68,11 @@ export interface NodeContext<P = JsonObject> {
   readonly params: P;
   /** Loaded upstream outputs per input port (an array for `many` ports). */
   readonly inputs: Readonly<Record<string, InputValue | readonly InputValue[] | undefined>>;
+  /**
+   * Which upstream instances fed each input port, in the same order as `inputs` (one element unless `many`), with the
+   * grid values each belongs to: lets a gathering node (a report over `eval[*]`) label its rows without extra params.
+   */
+  readonly upstream?: Readonly<Record<string, readonly UpstreamInfo[]>>;
   /** Deterministic seed of this instance (distinct per `repeat` instance). */
   readonly seed: number;
   readonly device: Device;
