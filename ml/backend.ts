@@ -60,6 +60,8 @@ function message(e: unknown): string {
  * Returns undefined on success, else why it could not.
  */
 export async function activateBackend(kind: BackendKind): Promise<string | undefined> {
+  // Library code never prints: production mode silences tfjs's console notices (e.g. the cpu backend's hint).
+  tf.enableProdMode();
   installGradientFixes();
   switch (kind) {
     case 'tensorflow-gpu':

@@ -37,7 +37,9 @@ function axesOf(attr: unknown, rank: number): number[] {
 function extremumGrad(kind: 'max' | 'min'): GradConfig['gradFunc'] {
   return (dy, saved, attrs) => {
     const x = only(saved, 0);
-    const axes = axesOf((attrs as NamedAttrMap)['reductionIndices'], x.rank);
+    // Max names its axes 'reductionIndices', Min names them 'axis'.
+    const named = attrs as NamedAttrMap;
+    const axes = axesOf(named['reductionIndices'] ?? named['axis'], x.rank);
     return {
       x: () => {
         const shape = keptShape(x, axes);

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import {conv2DBackpropFilterWasmConfig} from './conv2d-backprop-filter.js';
 import {conv2DBackpropInputWasmConfig} from './conv2d-backprop-input.js';
+import {unsortedSegmentSumWasmConfig} from './unsorted-segment-sum.js';
 
 let installed = false;
 
@@ -13,6 +14,7 @@ export function installWasmKernels(): void {
   if (installed) return;
   installed = true;
   tf.registerKernel(conv2DBackpropFilterWasmConfig);
+  if (tf.getKernel('UnsortedSegmentSum', 'wasm') === undefined) tf.registerKernel(unsortedSegmentSumWasmConfig);
   const original = tf.getKernel('Conv2DBackpropInput', 'wasm');
   if (original !== undefined) {
     // Unregister first: registerKernel warns (through console) when a kernel is already registered.

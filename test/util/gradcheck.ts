@@ -127,11 +127,16 @@ export interface GradgradcheckOptions extends GradcheckOptions {
   readonly steps?: number;
   /** Which argument the outer gradient is taken for. Default 'x'. */
   readonly wrt?: 'x' | 'w';
+  /**
+   * The outer loss is sum((W_N - target)^2) (default: no target, sum(W_N^2)). Passing the start point W makes the
+   * loss small, as in MTT's numerator, which keeps float32 rounding of the loss below the meta-gradient.
+   */
+  readonly target?: tf.Tensor;
 }
 
 /**
  * The unrolled trajectory-matching objective: W_{k+1} = W_k - lr * d inner(W_k, x) / dW_k for `steps` steps
- * (nested tf.grad, so the outer tape records the inner gradient), then sum(W_N^2).
+ * (nested tf.grad, so the outer tape records the inner gradient), then sum((W_N - target)^2) (target 0 by default).
  */
 export function unrolledObjective(
   inner: (w: tf.Tensor, x: tf.Tensor) => tf.Scalar,
@@ -139,6 +144,7 @@ export function unrolledObjective(
   x: tf.Tensor,
   lr = 0.5,
   steps = 1,
+  target?: tf.Tensor,
 ): tf.Scalar {
   let wk = w;
   for (let k = 0; k < steps; k++) {
@@ -146,7 +152,7 @@ export function unrolledObjective(
     const g = tf.grad((v: tf.Tensor) => inner(v, xk))(wk);
     wk = tf.sub(wk, tf.mul(lr, g));
   }
-  return tf.sum(tf.square(wk));
+  return tf.sum(tf.square(target === undefined ? wk : tf.sub(wk, target)));
 }
 
 /**
@@ -164,9 +170,9 @@ export function gradgradcheck(
   const wrt = options.wrt ?? 'x';
   switch (wrt) {
     case 'x':
-      return gradcheck((xv) => unrolledObjective(inner, w, xv, lr, steps), x, options);
+      return gradcheck((xv) => unrolledObjective(inner, w, xv, lr, steps, options.target), x, options);
     case 'w':
-      return gradcheck((wv) => unrolledObjective(inner, wv, x, lr, steps), w, options);
+      return gradcheck((wv) => unrolledObjective(inner, wv, x, lr, steps, options.target), w, options);
     default: {
       const never: never = wrt;
       throw new Error(`Internal error: unknown wrt ${String(never)}`);
