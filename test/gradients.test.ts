@@ -118,7 +118,7 @@ const CASES: readonly OpCase[] = [
     c: [2, 5, 5, 4],
     inner: (c) => (w, x) => {
       const take = taker(w);
-      const y = tf.add(tf.conv2d(x as tf.Tensor4D, take([3, 3, 2, 4]) as tf.Tensor4D, 1, 'same'), take([4]));
+      const y = tf.add(tf.conv2d(x as tf.Tensor4D, take([3, 3, 2, 4]) as tf.Tensor4D, 1, 'same'), take([4])) as tf.Tensor4D;
       return tf.sum(tf.mul(c, tf.tanh(normalise(y, 4))));
     },
   },
@@ -198,8 +198,8 @@ for (const backend of BACKENDS) {
         const images = randn([3, 4, 4, 2], 12);
         const inner: Inner = (flat, x) => {
           const take = taker(flat);
-          const h = tf.add(tf.conv2d(x as tf.Tensor4D, take(shapes[0]) as tf.Tensor4D, 1, 'same'), take(shapes[1]));
-          const normed = tf.add(tf.mul(normalise(h, 4), take(shapes[2])), take(shapes[3]));
+          const h = tf.add(tf.conv2d(x as tf.Tensor4D, take(shapes[0]) as tf.Tensor4D, 1, 'same'), take(shapes[1])) as tf.Tensor4D;
+          const normed = tf.add(tf.mul(normalise(h, 4), take(shapes[2])), take(shapes[3])) as tf.Tensor4D;
           const pooled = tf.avgPool(tf.relu(normed), 2, 2, 'valid');
           const logits = tf.add(tf.matMul(tf.reshape(pooled, [3, 16]), take(shapes[4]) as tf.Tensor2D), take(shapes[5]));
           return crossEntropy(logits, [0, 1, 2]);
