@@ -1,0 +1,161 @@
+/** `distillery run FILE`: analyze, execute what is not cached, record the run. */
+import {resolve} from 'node:path';
+import type {Command, CommandIO} from './command.js';
+import {EXIT} from './command.js';
+import {parseOptions, positiveInt} from './parse-options.js';
+import {resolveCacheDir} from './cache-dir.js';
+import type {RunEvent} from '../events.js';
+import type {Logger} from '../loggers/logger.js';
+import type {ExecuteResult} from '../executor.js';
+import {unreachable} from '../unreachable.js';
+
+const HELP = `Usage: distillery run FILE [options]
+
+Runs a pipeline: every node instance whose cache key is not in the cache is computed (in worker processes, bounded
+by the GPUs / CPU slots), results are committed to the cache, and a run record is written to
+.distillery/runs/<run-id>/ (summary.json, events.jsonl).
+
+Options:
+  --set KEY=VALUE     override a value of the pipeline (repeatable)
+  --jobs N            CPU slots: instances running at once on CPU (default: the core count)
+  --gpus 0,1          GPU ids to use (default: the pipeline's devices.gpus, else nvidia-smi -L)
+  --keep-going        after a failure, still run everything not downstream of it
+  --retries N         extra attempts for a failing instance (default 0)
+  --json              JSON lines of events on stdout instead of human output
+  --cache-dir DIR     cache location (default: $DISTILLERY_CACHE, else .distillery/cache)
+  --summary FILE      also write the run summary JSON to FILE
+
+Exit codes: 0 ok, 1 a node failed, 2 bad input, 130 interrupted.
+`;
+
+/** How many skipped instances the final summary names before abbreviating. */
+const SKIPPED_SHOWN = 20;
+
+function finalSummary(result: ExecuteResult): string {
+  const lines: string[] = [];
+  const failed = result.nodes.filter((n) => n.status === 'failed');
+  const skipped = result.nodes.filter((n) => n.status === 'skipped');
+  if (failed.length > 0) {
+    lines.push(`Failed (${failed.length}):`);
+    for (const n of failed) lines.push(`  ${n.id}: ${n.error ?? 'unknown error'}`);
+  }
+  if (skipped.length > 0) {
+    lines.push(`Skipped (${skipped.length}):`);
+    for (const n of skipped.slice(0, SKIPPED_SHOWN)) lines.push(`  ${n.id}: ${n.reason ?? ''}`);
+    if (skipped.length > SKIPPED_SHOWN) lines.push(`  ... and ${skipped.length - SKIPPED_SHOWN} more`);
+  }
+  return lines.length === 0 ? '' : lines.join('\n') + '\n';
+}
+
+async function makeLogger(json: boolean, io: CommandIO): Promise<Logger> {
+  if (json) return new (await import('../loggers/json-logger.js')).JsonLogger(io.stdout);
+  if (io.stdout.isTTY === true) return new (await import('../loggers/progress-logger.js')).ProgressLogger(io.stdout);
+  return new (await import('../loggers/plain-logger.js')).PlainLogger(io.stdout);
+}
+
+async function run(args: readonly string[], io: CommandIO): Promise<number> {
+  const parsed = parseOptions({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      set: {type: 'string', multiple: true},
+      jobs: {type: 'string'},
+      gpus: {type: 'string'},
+      'keep-going': {type: 'boolean'},
+      retries: {type: 'string'},
+      json: {type: 'boolean'},
+      'cache-dir': {type: 'string'},
+      summary: {type: 'string'},
+    },
+  });
+  if (!parsed.ok) {
+    io.stderr.write(`distillery run: ${parsed.message}\n\n${HELP}`);
+    return EXIT.badInput;
+  }
+  const {values, positionals} = parsed.value;
+  const jobs = positiveInt('jobs', values.jobs);
+  const retries = positiveInt('retries', values.retries, 0);
+  const problems = [
+    positionals.length !== 1 ? 'expected exactly one pipeline FILE' : undefined,
+    typeof jobs === 'object' ? jobs.error : undefined,
+    typeof retries === 'object' ? retries.error : undefined,
+    values.gpus !== undefined && !/^\d+(,\d+)*$/.test(values.gpus) ? `--gpus must be a list of ids like 0,1, got '${values.gpus}'` : undefined,
+  ].filter((p) => p !== undefined);
+  if (problems.length > 0) {
+    io.stderr.write(problems.map((p) => `distillery run: ${p}\n`).join('') + `\n${HELP}`);
+    return EXIT.badInput;
+  }
+  const file = resolve(io.cwd, positionals[0] ?? '');
+
+  const {analyzePipeline} = await import('../analyze-pipeline.js');
+  const analyzed = await analyzePipeline(file, {sets: values.set ?? [], env: io.env, cwd: io.cwd});
+  if (!analyzed.ok) {
+    const {renderDiagnostics} = await import('../diagnostic.js');
+    io.stderr.write(renderDiagnostics(analyzed.error, {color: io.stderr.isTTY === true}));
+    return EXIT.badInput;
+  }
+  const plan = analyzed.value;
+
+  const [{LocalStore}, {execute}, {RunRecorder, buildSummary}] = await Promise.all([
+    import('../../cache/local-store.js'),
+    import('../executor.js'),
+    import('../run-record.js'),
+  ]);
+  const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd));
+  const recorder = await RunRecorder.create(io.cwd);
+  const logger = await makeLogger(values.json === true, io);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (): void => {
+    interrupts++;
+    // A second Ctrl-C means "now": the cache is consistent at any moment, so leaving at once is safe.
+    if (interrupts > 1) process.exit(EXIT.interrupted);
+    controller.abort(new Error('interrupted'));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const startedAt = new Date();
+  let result: ExecuteResult;
+  try {
+    result = await execute(
+      plan,
+      store,
+      {
+        ...(typeof jobs === 'number' ? {jobs} : {}),
+        ...(values.gpus === undefined ? {} : {gpus: values.gpus.split(',')}),
+        keepGoing: values['keep-going'] === true,
+        retries: typeof retries === 'number' ? retries : 0,
+        signal: controller.signal,
+        env: io.env,
+        runId: recorder.runId,
+      },
+      (event: RunEvent) => {
+        recorder.record(event);
+        logger.log(event);
+      },
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    logger.close();
+  }
+  const summary = buildSummary(
+    {pipeline: plan.name, file: plan.file, runId: recorder.runId, startedAt, finishedAt: new Date(), status: result.status},
+    result.nodes,
+  );
+  await recorder.finish(summary, values.summary === undefined ? undefined : resolve(io.cwd, values.summary));
+  if (values.json !== true) io.stdout.write(finalSummary(result));
+  switch (result.status) {
+    case 'ok':
+      return EXIT.ok;
+    case 'failed':
+      return EXIT.nodeFailed;
+    case 'interrupted':
+      return EXIT.interrupted;
+    default:
+      return unreachable(result.status);
+  }
+}
+
+const command: Command = {summary: 'run a pipeline, computing what is not cached', help: HELP, run};
+export default command;

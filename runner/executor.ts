@@ -1,0 +1,319 @@
+/**
+ * Runs a plan: every instance whose key is not cached runs in a worker, bounded by the device pool; results are
+ * committed to the cache atomically; events go to the sink.
+ *
+ * Each instance's execution is one memoised promise, started for all instances at once and awaiting its upstream
+ * promises, so the schedule is simply "whatever is ready and has a device". Failure modes: by default no new instance
+ * starts after one fails (running ones finish); `keepGoing` runs everything not downstream of a failure.
+ */
+import {hostname} from 'node:os';
+import type {CacheEntry, CacheStore, HeldLock} from '../cache/store.js';
+import type {JsonObject} from '../nodes/api.js';
+import type {KeyParts, Plan, PlannedNode} from './plan.js';
+import type {EventSink, NodeOutcome, OutcomeCounts, RunStatus} from './events.js';
+import {DevicePool} from './device-pool.js';
+import type {Lease} from './device-pool.js';
+import {WorkerHost} from './worker-host.js';
+import type {JobInput, WorkerJob} from './worker-protocol.js';
+import {distilleryVersion} from './distillery-version.js';
+import {unreachable} from './unreachable.js';
+
+/** Execution options. */
+export interface ExecuteOptions {
+  /** CPU slots (`--jobs`); default: the core count. */
+  readonly jobs?: number;
+  /** GPU ids (`--gpus 0,1`); default: the plan's, else `nvidia-smi -L`. */
+  readonly gpus?: readonly string[];
+  readonly keepGoing?: boolean;
+  /** Extra attempts for a failing instance. */
+  readonly retries?: number;
+  /** Ctrl-C / SIGTERM. */
+  readonly signal?: AbortSignal;
+  /** A ready pool (tests); built from jobs/gpus otherwise. */
+  readonly pool?: DevicePool;
+  /** Base environment of workers. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Grace period when stopping workers. */
+  readonly graceMs?: number;
+  /** Run id for the `run-started` event. */
+  readonly runId?: string;
+}
+
+/** One instance's line in the run summary. */
+export interface NodeReport {
+  readonly id: string;
+  readonly type: string;
+  readonly key: string;
+  readonly keyParts: KeyParts;
+  readonly status: NodeOutcome;
+  readonly seconds: number;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly error?: string;
+  readonly stack?: string;
+  /** Why it was skipped. */
+  readonly reason?: string;
+}
+
+/** What `execute` resolves to. */
+export interface ExecuteResult {
+  readonly status: RunStatus;
+  /** In plan order. */
+  readonly nodes: readonly NodeReport[];
+  readonly counts: OutcomeCounts;
+  /** Worker processes started (0 for a fully cached run). */
+  readonly workersStarted: number;
+}
+
+interface Done {
+  readonly report: NodeReport;
+  /** The entry holding its outputs (cached or ran). */
+  readonly entry?: CacheEntry;
+}
+
+/** Thrown inside the scheduler when the run was aborted while waiting; becomes a `skipped` report. */
+class Interrupted extends Error {}
+
+/** Executes `plan` against `store`. */
+export async function execute(plan: Plan, store: CacheStore, options: ExecuteOptions, emit: EventSink): Promise<ExecuteResult> {
+  const started = performance.now();
+  const signal = options.signal;
+  const pool =
+    options.pool ??
+    (await DevicePool.create({
+      ...(options.gpus === undefined ? {} : {gpus: options.gpus}),
+      ...(plan.gpus === undefined ? {} : {planGpus: plan.gpus}),
+      ...(options.jobs === undefined ? {} : {jobs: options.jobs}),
+    }));
+  const workers = new WorkerHost({
+    maxIdle: pool.cpuSlots,
+    ...(options.graceMs === undefined ? {} : {graceMs: options.graceMs}),
+    ...(options.env === undefined ? {} : {env: options.env}),
+  });
+  const retries = Math.max(0, options.retries ?? 0);
+  const producerBase = {host: hostname(), distilleryVersion: distilleryVersion()};
+  let failed = false;
+  let noticedGpuOnCpu = false;
+  const memo = new Map<string, Promise<Done>>();
+  emit({
+    type: 'run-started',
+    runId: options.runId ?? '',
+    plan: {pipeline: plan.name, file: plan.file, nodes: plan.order.length, variants: plan.variants.length},
+  });
+
+  const stopped = (): string | undefined => {
+    if (signal?.aborted === true) return 'interrupted';
+    if (failed && options.keepGoing !== true) return 'not started after an earlier failure';
+    return undefined;
+  };
+
+  const report = (node: PlannedNode, status: NodeOutcome, extra: Partial<NodeReport> = {}): NodeReport => ({
+    id: node.id,
+    type: node.type,
+    key: node.key,
+    keyParts: node.keyParts,
+    status,
+    seconds: 0,
+    metrics: {},
+    ...extra,
+  });
+
+  const skip = (node: PlannedNode, reason: string): Done => {
+    emit({type: 'node-skipped', id: node.id, reason});
+    return {report: report(node, 'skipped', {reason})};
+  };
+
+  const lookup = async (node: PlannedNode): Promise<CacheEntry | undefined> => {
+    const found = await store.get(node.key);
+    switch (found.status) {
+      case 'hit':
+        return found.entry;
+      case 'miss':
+        return undefined;
+      case 'corrupt':
+        emit({type: 'cache-corrupt', id: node.id, key: node.key, reason: found.reason});
+        return undefined;
+      default:
+        return unreachable(found);
+    }
+  };
+
+  const cached = (node: PlannedNode, entry: CacheEntry): Done => {
+    emit({type: 'node-cached', id: node.id, key: node.key});
+    return {report: report(node, 'cached', {metrics: entry.manifest.metrics}), entry};
+  };
+
+  const jobInputs = (node: PlannedNode, upstream: ReadonlyMap<string, Done>): Record<string, JobInput> => {
+    const inputs: Record<string, JobInput> = {};
+    for (const input of node.inputs) {
+      const sources = input.from.map((fromId, i) => {
+        const port = input.fromPort[i] ?? '';
+        const entry = upstream.get(fromId)?.entry;
+        const out = entry?.manifest.outputs[port];
+        if (entry === undefined || out === undefined) {
+          throw new Error(`upstream '${fromId}' has no output '${port}' in its cache entry`);
+        }
+        return {format: out.format, path: `${entry.dir}/${out.file}`};
+      });
+      const upstreamInfo = input.from.map((fromId) => {
+        const up = plan.nodes.get(fromId);
+        return {id: fromId, type: up?.type ?? '', grid: up?.grid ?? {}};
+      });
+      inputs[input.port] = {many: input.many, sources, upstream: upstreamInfo};
+    }
+    return inputs;
+  };
+
+  /** Runs the instance in a worker (with retries) while holding its lock and a device. */
+  const compute = async (node: PlannedNode, upstream: ReadonlyMap<string, Done>, lease: Lease): Promise<Done> => {
+    if (lease.gpuOnCpu && !noticedGpuOnCpu) {
+      noticedGpuOnCpu = true;
+      emit({type: 'notice', message: 'no GPU found: nodes asking for a GPU run on CPU slots'});
+    }
+    let inputs: Record<string, JobInput>;
+    try {
+      inputs = jobInputs(node, upstream);
+    } catch (error) {
+      failed = true;
+      const message = error instanceof Error ? error.message : String(error);
+      emit({type: 'node-failed', id: node.id, key: node.key, error: message, attempt: 1, willRetry: false});
+      return {report: report(node, 'failed', {error: message})};
+    }
+    for (let attempt = 1; ; attempt++) {
+      const staging = await store.stage(node.key);
+      const job: WorkerJob = {
+        id: node.id,
+        type: node.type,
+        module: node.module,
+        params: node.params as JsonObject,
+        seed: node.seed,
+        device: lease.device,
+        stageDir: staging.dir,
+        inputs,
+        outputs: node.outputs,
+      };
+      emit({type: 'node-started', id: node.id, key: node.key, device: lease.device, attempt});
+      const startedAt = new Date();
+      const t0 = performance.now();
+      const outcome = await workers.run(job, {
+        exclusive: (node.resources.gpu ?? 0) > 0,
+        ...(lease.device.kind === 'gpu' ? {cudaVisibleDevices: lease.device.id} : {}),
+        ...(signal === undefined ? {} : {signal}),
+        listener: {
+          progress: (fraction, info) =>
+            emit(info === undefined ? {type: 'node-progress', id: node.id, fraction} : {type: 'node-progress', id: node.id, fraction, info}),
+          log: (message) => emit({type: 'node-log', id: node.id, message}),
+          metric: (name, value) => emit({type: 'node-metric', id: node.id, name, value}),
+        },
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      switch (outcome.status) {
+        case 'ok': {
+          const entry = await staging.commit({
+            outputs: outcome.outputs,
+            metrics: outcome.metrics,
+            timings: {startedAt: startedAt.toISOString(), seconds},
+            producer: {nodeId: node.id, type: node.type, ...producerBase},
+          });
+          emit({type: 'node-succeeded', id: node.id, key: node.key, seconds});
+          return {report: report(node, 'ran', {seconds, metrics: outcome.metrics}), entry};
+        }
+        case 'aborted':
+          await staging.discard();
+          return skip(node, 'interrupted');
+        case 'error': {
+          await staging.discard();
+          const willRetry = attempt <= retries && stopped() === undefined;
+          emit({
+            type: 'node-failed',
+            id: node.id,
+            key: node.key,
+            error: outcome.message,
+            ...(outcome.stack === undefined ? {} : {stack: outcome.stack}),
+            attempt,
+            willRetry,
+          });
+          if (willRetry) continue;
+          failed = true;
+          return {
+            report: report(node, 'failed', {
+              seconds,
+              error: outcome.message,
+              ...(outcome.stack === undefined ? {} : {stack: outcome.stack}),
+            }),
+          };
+        }
+        default:
+          return unreachable(outcome);
+      }
+    }
+  };
+
+  const run = async (id: string): Promise<Done> => {
+    const node = plan.nodes.get(id);
+    if (node === undefined) throw new Error(`Internal error: plan has no node '${id}'`);
+    const upIds = [...new Set(node.inputs.flatMap((i) => i.from))].sort();
+    const ups = await Promise.all(upIds.map((u) => runMemo(u)));
+    const upstream = new Map(upIds.map((u, i) => [u, ups[i] as Done]));
+    for (const [upId, up] of upstream) {
+      if (up.report.status === 'failed' || up.report.status === 'skipped') {
+        return skip(node, `upstream ${upId} ${up.report.status === 'failed' ? 'failed' : 'was skipped'}`);
+      }
+    }
+    const hit = await lookup(node);
+    if (hit !== undefined) return cached(node, hit);
+    let lease: Lease | undefined;
+    let lock: HeldLock | undefined;
+    try {
+      const why = stopped();
+      if (why !== undefined) return skip(node, why);
+      lease = await pool.acquire(node.resources, signal).catch(() => {
+        throw new Interrupted();
+      });
+      lock = await store.tryLock(node.key);
+      if (lock === undefined) {
+        // Another runner (or another instance with the same key) is computing it: wait without holding a device.
+        lease.release();
+        lease = undefined;
+        lock = await store.lock(node.key, signal).catch(() => {
+          throw new Interrupted();
+        });
+      }
+      // The other holder may have just committed it.
+      const now = await lookup(node);
+      if (now !== undefined) return cached(node, now);
+      lease ??= await pool.acquire(node.resources, signal).catch(() => {
+        throw new Interrupted();
+      });
+      const whyNot = stopped();
+      if (whyNot !== undefined) return skip(node, whyNot);
+      return await compute(node, upstream, lease);
+    } catch (error) {
+      if (error instanceof Interrupted) return skip(node, 'interrupted');
+      throw error;
+    } finally {
+      lease?.release();
+      await lock?.release();
+    }
+  };
+
+  const runMemo = (id: string): Promise<Done> => {
+    let promise = memo.get(id);
+    if (promise === undefined) {
+      promise = run(id);
+      memo.set(id, promise);
+    }
+    return promise;
+  };
+
+  let results: Done[];
+  try {
+    results = await Promise.all(plan.order.map(runMemo));
+  } finally {
+    await workers.close();
+  }
+  const counts: Record<NodeOutcome, number> = {cached: 0, ran: 0, failed: 0, skipped: 0};
+  for (const r of results) counts[r.report.status]++;
+  const status: RunStatus = signal?.aborted === true ? 'interrupted' : counts.failed > 0 ? 'failed' : 'ok';
+  emit({type: 'run-finished', status, counts, seconds: (performance.now() - started) / 1000});
+  return {status, nodes: results.map((r) => r.report), counts, workersStarted: workers.started};
+}

@@ -1,0 +1,42 @@
+/** One human line per event (or none), shared by the plain and progress-bar loggers. */
+import type {RunEvent} from '../events.js';
+import {unreachable} from '../unreachable.js';
+
+function seconds(s: number): string {
+  return s < 10 ? `${s.toFixed(2)}s` : `${s.toFixed(1)}s`;
+}
+
+/** The line for an event, or undefined for events shown otherwise (progress) or not at all. */
+export function formatEvent(event: RunEvent): string | undefined {
+  switch (event.type) {
+    case 'run-started':
+      return `run ${event.runId}: ${event.plan.pipeline} (${event.plan.nodes} instances, ${event.plan.variants} variants)`;
+    case 'node-cached':
+      return `cached    ${event.id}`;
+    case 'node-started':
+      return `start     ${event.id} on ${event.device.kind} ${event.device.id}${event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`;
+    case 'node-progress':
+      return undefined;
+    case 'node-log':
+      return `  ${event.id}: ${event.message}`;
+    case 'node-metric':
+      return `  ${event.id}: ${event.name} = ${event.value}`;
+    case 'node-succeeded':
+      return `done      ${event.id} (${seconds(event.seconds)})`;
+    case 'node-failed':
+      // The stack stays in the run record.
+      return `FAILED    ${event.id}: ${event.error}${event.willRetry ? ' (retrying)' : ''}`;
+    case 'node-skipped':
+      return `skipped   ${event.id} (${event.reason})`;
+    case 'cache-corrupt':
+      return `warning: cache entry of ${event.id} (${event.key}) was damaged and is recomputed: ${event.reason}`;
+    case 'notice':
+      return `note: ${event.message}`;
+    case 'run-finished': {
+      const c = event.counts;
+      return `${event.status}: ${c.ran} ran, ${c.cached} cached, ${c.failed} failed, ${c.skipped} skipped in ${seconds(event.seconds)}`;
+    }
+    default:
+      return unreachable(event);
+  }
+}

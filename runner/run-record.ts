@@ -1,0 +1,116 @@
+/**
+ * Run records: every run writes `<cwd>/.distillery/runs/<run-id>/summary.json` and `events.jsonl`, so a later
+ * `plan --explain` can say what changed since the last run and a failure's stack is kept off the terminal.
+ */
+import {createWriteStream} from 'node:fs';
+import type {WriteStream} from 'node:fs';
+import {mkdir, writeFile} from 'node:fs/promises';
+import {randomBytes} from 'node:crypto';
+import {dirname, join} from 'node:path';
+import type {KeyParts} from './plan.js';
+import type {NodeOutcome, RunEvent, RunStatus} from './events.js';
+import type {NodeReport} from './executor.js';
+
+/** One node of `summary.json`. */
+export interface RecordedNode {
+  readonly id: string;
+  readonly type: string;
+  readonly key: string;
+  readonly keyParts: KeyParts;
+  readonly status: NodeOutcome;
+  readonly seconds: number;
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly error?: string;
+  readonly stack?: string;
+  readonly reason?: string;
+}
+
+/** The content of `summary.json`. */
+export interface RunSummary {
+  readonly pipeline: string;
+  readonly file: string;
+  readonly runId: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly status: RunStatus;
+  readonly nodes: readonly RecordedNode[];
+}
+
+/** The folder holding all run records under a working directory. */
+export function runsDir(cwd: string): string {
+  return join(cwd, '.distillery', 'runs');
+}
+
+/**
+ * A run id that sorts chronologically as a string: the UTC time with `:` and `.` made file-name safe, plus 4 random
+ * hex digits so two runs started in the same millisecond do not collide.
+ */
+export function newRunId(now: Date = new Date()): string {
+  return `${now.toISOString().replace(/[:.]/g, '-')}-${randomBytes(2).toString('hex')}`;
+}
+
+/** Builds the summary from the executor's reports. */
+export function buildSummary(
+  run: {pipeline: string; file: string; runId: string; startedAt: Date; finishedAt: Date; status: RunStatus},
+  nodes: readonly NodeReport[],
+): RunSummary {
+  return {
+    pipeline: run.pipeline,
+    file: run.file,
+    runId: run.runId,
+    startedAt: run.startedAt.toISOString(),
+    finishedAt: run.finishedAt.toISOString(),
+    status: run.status,
+    nodes: nodes.map((n) => ({
+      id: n.id,
+      type: n.type,
+      key: n.key,
+      keyParts: n.keyParts,
+      status: n.status,
+      seconds: Math.round(n.seconds * 1000) / 1000,
+      metrics: n.metrics,
+      ...(n.error === undefined ? {} : {error: n.error}),
+      ...(n.stack === undefined ? {} : {stack: n.stack}),
+      ...(n.reason === undefined ? {} : {reason: n.reason}),
+    })),
+  };
+}
+
+/** Writes one run's record: events as they come, the summary at the end. */
+export class RunRecorder {
+  readonly runId: string;
+  readonly dir: string;
+  readonly #events: WriteStream;
+
+  private constructor(runId: string, dir: string) {
+    this.runId = runId;
+    this.dir = dir;
+    this.#events = createWriteStream(join(dir, 'events.jsonl'), {flags: 'a'});
+    // A full disk must not crash the run; the summary write reports the problem.
+    this.#events.on('error', () => undefined);
+  }
+
+  /** Creates `<cwd>/.distillery/runs/<runId>/`. */
+  static async create(cwd: string, runId: string = newRunId()): Promise<RunRecorder> {
+    const dir = join(runsDir(cwd), runId);
+    await mkdir(dir, {recursive: true});
+    return new RunRecorder(runId, dir);
+  }
+
+  /** Appends an event (with its time) to `events.jsonl`. */
+  record(event: RunEvent): void {
+    this.#events.write(JSON.stringify({time: new Date().toISOString(), ...event}) + '\n');
+  }
+
+  /** Writes `summary.json` (and a copy to `extraPath`, `--summary FILE`), and closes the event log. */
+  async finish(summary: RunSummary, extraPath?: string): Promise<void> {
+    const text = JSON.stringify(summary, null, 2) + '\n';
+    await new Promise<void>((resolve) => this.#events.end(resolve));
+    await writeFile(join(this.dir, 'summary.json'), text);
+    if (extraPath !== undefined) {
+      await mkdir(dirname(extraPath), {recursive: true});
+      await writeFile(extraPath, text);
+    }
+  }
+}
+

@@ -1,0 +1,230 @@
+/**
+ * The parent side of worker processes: forks them, reuses idle ones for light nodes, gives each gpu node a fresh
+ * worker pinned to its card, and stops them on abort (abort message, then SIGTERM, then SIGKILL).
+ *
+ * Workers are forked lazily, so a fully cached run starts none (and so loads no tfjs).
+ */
+import {fork} from 'node:child_process';
+import type {ChildProcess} from 'node:child_process';
+import {fileURLToPath} from 'node:url';
+import type {ParentMessage, WorkerJob, WorkerMessage, WrittenOutput} from './worker-protocol.js';
+
+/** How a job ended. */
+export type JobOutcome =
+  | {readonly status: 'ok'; readonly outputs: Readonly<Record<string, WrittenOutput>>; readonly metrics: Record<string, number>}
+  | {readonly status: 'error'; readonly message: string; readonly stack?: string}
+  | {readonly status: 'aborted'};
+
+/** Callbacks for what a running job reports. */
+export interface JobListener {
+  progress(fraction: number, info?: Readonly<Record<string, number | string>>): void;
+  log(message: string): void;
+  metric(name: string, value: number): void;
+}
+
+/** Options of the host. */
+export interface WorkerHostOptions {
+  /** Idle light workers kept for reuse. */
+  readonly maxIdle: number;
+  /** Between the abort message and SIGTERM, and between SIGTERM and SIGKILL. */
+  readonly graceMs?: number;
+  /** Base environment of workers (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** How to run a job. */
+export interface RunJobOptions {
+  /** A fresh worker that exits after this job (gpu nodes: their memory is only reliably returned at exit). */
+  readonly exclusive: boolean;
+  /** Set as `CUDA_VISIBLE_DEVICES` of a fresh worker. */
+  readonly cudaVisibleDevices?: string;
+  readonly signal?: AbortSignal;
+  readonly listener: JobListener;
+}
+
+/** The worker entry next to this module: the .ts source under tsx, the compiled .js from dist/. */
+function workerEntry(): {path: string; execArgv: string[]} {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const path = fileURLToPath(new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url));
+  // Explicit execArgv: inheriting ours would pass on flags such as `--test` to the child.
+  return {path, execArgv: fromSource ? ['--import', 'tsx'] : []};
+}
+
+interface Worker {
+  readonly child: ChildProcess;
+  readonly ready: Promise<void>;
+  /** Lines the node printed itself (console.log inside a node), routed to the current job's log. */
+  onOutput?: (line: string) => void;
+  exited: boolean;
+}
+
+/** Forks, pools and stops worker processes. */
+export class WorkerHost {
+  readonly #options: WorkerHostOptions;
+  readonly #idle: Worker[] = [];
+  readonly #all = new Set<Worker>();
+  #closed = false;
+
+  constructor(options: WorkerHostOptions) {
+    this.#options = options;
+  }
+
+  /** Worker processes started so far (tests check that a cached run starts none). */
+  started = 0;
+
+  #spawn(cudaVisibleDevices: string | undefined): Worker {
+    const {path, execArgv} = workerEntry();
+    const env = {...(this.#options.env ?? process.env)};
+    if (cudaVisibleDevices !== undefined) env['CUDA_VISIBLE_DEVICES'] = cudaVisibleDevices;
+    const child = fork(path, [], {execArgv, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json'});
+    this.started++;
+    const worker: Worker = {
+      child,
+      exited: false,
+      ready: new Promise((resolve, reject) => {
+        const onMessage = (m: WorkerMessage): void => {
+          if (m.type === 'ready') {
+            child.off('message', onMessage);
+            resolve();
+          }
+        };
+        child.on('message', onMessage);
+        child.once('exit', (code, signal) => reject(new Error(`worker exited during start-up (${signal ?? code})`)));
+        child.once('error', reject);
+      }),
+    };
+    worker.ready.catch(() => undefined);
+    child.once('exit', () => {
+      worker.exited = true;
+      this.#all.delete(worker);
+      const i = this.#idle.indexOf(worker);
+      if (i >= 0) this.#idle.splice(i, 1);
+    });
+    for (const stream of [child.stdout, child.stderr]) {
+      let buffer = '';
+      stream?.setEncoding('utf8');
+      stream?.on('data', (chunk: string) => {
+        buffer += chunk;
+        let nl: number;
+        while ((nl = buffer.indexOf('\n')) >= 0) {
+          worker.onOutput?.(buffer.slice(0, nl));
+          buffer = buffer.slice(nl + 1);
+        }
+      });
+    }
+    this.#all.add(worker);
+    return worker;
+  }
+
+  /** Runs one job in a worker and resolves to how it ended (never rejects for node failures). */
+  async run(job: WorkerJob, options: RunJobOptions): Promise<JobOutcome> {
+    if (this.#closed) throw new Error('Internal error: worker host is closed');
+    const reused = options.exclusive ? undefined : this.#idle.pop();
+    const worker = reused ?? this.#spawn(options.exclusive ? options.cudaVisibleDevices : undefined);
+    const {child} = worker;
+    const metrics: Record<string, number> = {};
+    worker.onOutput = (line) => options.listener.log(line);
+    let aborted = false;
+    const timers: NodeJS.Timeout[] = [];
+    const onAbort = (): void => {
+      aborted = true;
+      this.#stop(worker, timers);
+    };
+
+    const outcome = await new Promise<JobOutcome>((resolve) => {
+      const finish = (result: JobOutcome): void => {
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve(aborted ? {status: 'aborted'} : result);
+      };
+      const onMessage = (m: WorkerMessage): void => {
+        switch (m.type) {
+          case 'ready':
+            break;
+          case 'progress':
+            options.listener.progress(m.fraction, m.info);
+            break;
+          case 'log':
+            options.listener.log(m.message);
+            break;
+          case 'metric':
+            metrics[m.name] = m.value;
+            options.listener.metric(m.name, m.value);
+            break;
+          case 'done':
+            finish({status: 'ok', outputs: m.outputs, metrics});
+            break;
+          case 'error':
+            finish(m.stack === undefined ? {status: 'error', message: m.message} : {status: 'error', message: m.message, stack: m.stack});
+            break;
+          default: {
+            const never: never = m;
+            throw new Error(`Internal error: unknown worker message ${JSON.stringify(never)}`);
+          }
+        }
+      };
+      const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+        finish({status: 'error', message: `worker process exited unexpectedly (${signal ?? `code ${code}`})`});
+      };
+      child.on('message', onMessage);
+      child.on('exit', onExit);
+      if (options.signal?.aborted === true) {
+        onAbort();
+        return;
+      }
+      options.signal?.addEventListener('abort', onAbort, {once: true});
+      worker.ready.then(
+        () => {
+          if (!aborted && !worker.exited) child.send({type: 'run', job} satisfies ParentMessage);
+        },
+        (error: unknown) => finish({status: 'error', message: error instanceof Error ? error.message : String(error)}),
+      );
+    });
+    worker.onOutput = undefined;
+
+    // A worker that failed, crashed, was aborted or ran a gpu node is not reused.
+    if (outcome.status === 'ok' && !options.exclusive && !worker.exited && !this.#closed && this.#idle.length < this.#options.maxIdle) {
+      this.#idle.push(worker);
+    } else if (aborted) {
+      // #stop's timers finish it off.
+    } else {
+      this.#stop(worker, timers);
+    }
+    return outcome;
+  }
+
+  /** Asks the worker to stop: abort message now, SIGTERM after the grace period, SIGKILL after another. */
+  #stop(worker: Worker, timers: NodeJS.Timeout[]): void {
+    if (worker.exited) return;
+    const grace = this.#options.graceMs ?? 2_000;
+    const {child} = worker;
+    if (child.connected) child.send({type: 'abort'} satisfies ParentMessage, () => undefined);
+    if (child.connected) child.disconnect();
+    timers.push(
+      setTimeout(() => {
+        if (!worker.exited) child.kill('SIGTERM');
+      }, grace).unref(),
+      setTimeout(() => {
+        if (!worker.exited) child.kill('SIGKILL');
+      }, 2 * grace).unref(),
+    );
+    child.once('exit', () => timers.forEach(clearTimeout));
+  }
+
+  /** Stops every worker and resolves when all have exited. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const all = [...this.#all];
+    await Promise.all(
+      all.map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            if (worker.exited) return resolve();
+            worker.child.once('exit', () => resolve());
+            this.#stop(worker, []);
+          }),
+      ),
+    );
+  }
+}

@@ -1,0 +1,177 @@
+/** Execution: the executor on hand-built plans, and the `run` / `results` commands on real pipelines. */
+import {after, describe, it} from 'node:test';
+import assert from 'node:assert/strict';
+import {readFile} from 'node:fs/promises';
+import {join} from 'node:path';
+import {LocalStore} from '../cache/local-store.js';
+import {execute} from '../runner/executor.js';
+import type {ExecuteOptions} from '../runner/executor.js';
+import {DevicePool, parseNvidiaSmi} from '../runner/device-pool.js';
+import type {RunEvent} from '../runner/events.js';
+import type {Plan} from '../runner/plan.js';
+import {makePlan, makeRig} from './execute-rig.js';
+import type {Rig, ToySpec} from './execute-rig.js';
+
+const rigs: Rig[] = [];
+after(async () => {
+  await Promise.all(rigs.map((r) => r.cleanup()));
+});
+
+async function rig(): Promise<Rig> {
+  const r = await makeRig();
+  rigs.push(r);
+  return r;
+}
+
+async function runPlan(r: Rig, plan: Plan, options: ExecuteOptions = {}) {
+  const store = await LocalStore.open(join(r.dir, 'cache'));
+  const events: RunEvent[] = [];
+  const result = await execute(plan, store, {pool: DevicePool.fixed([], 2), graceMs: 200, ...options}, (e) => events.push(e));
+  return {result, events, store};
+}
+
+function chain(r: Rig, value = 1, add = 10): ToySpec[] {
+  return [
+    {id: 'src', type: 'toy-source', params: {value, log: r.log}, outputs: {out: 'Num'}},
+    {id: 'add', type: 'toy-add', params: {add, log: r.log}, inputs: {a: [['src', 'out']]}, outputs: {out: 'Num'}},
+    {
+      id: 'sum',
+      type: 'toy-add',
+      params: {add: 0, log: r.log},
+      inputs: {a: [['src', 'out']], b: [['add', 'out'], ['src', 'out']]},
+      many: ['b'],
+      outputs: {out: 'Num'},
+    },
+  ];
+}
+
+describe('executor', () => {
+  it('computes each instance once, then a second run computes nothing and starts no worker', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, chain(r));
+    const first = await runPlan(r, plan);
+    assert.equal(first.result.status, 'ok');
+    assert.deepEqual(first.result.counts, {ran: 3, cached: 0, failed: 0, skipped: 0});
+    assert.deepEqual(await r.computed(), ['src', 'add', 'sum']);
+    // sum = src + (add + src) = 1 + (11 + 1)
+    assert.deepEqual(first.result.nodes.find((n) => n.id === 'sum')?.metrics, {score: 13});
+    assert.ok(first.events.some((e) => e.type === 'node-log' && e.id === 'add' && e.message === 'sum is 11'));
+    const second = await runPlan(r, plan);
+    assert.deepEqual(second.result.counts, {ran: 0, cached: 3, failed: 0, skipped: 0});
+    assert.equal(second.result.workersStarted, 0);
+    assert.equal((await r.computed()).length, 3);
+    assert.deepEqual(second.result.nodes.find((n) => n.id === 'sum')?.metrics, {score: 13});
+  });
+
+  it('recomputes a changed node and its dependents only', async () => {
+    const r = await rig();
+    await runPlan(r, makePlan(r.module, chain(r, 1, 10)));
+    const changed = await runPlan(r, makePlan(r.module, chain(r, 1, 20)));
+    assert.deepEqual(changed.result.counts, {ran: 2, cached: 1, failed: 0, skipped: 0});
+    assert.deepEqual((await r.computed()).slice(3), ['add', 'sum']);
+    const upstream = await runPlan(r, makePlan(r.module, chain(r, 2, 20)));
+    assert.deepEqual(upstream.result.counts, {ran: 3, cached: 0, failed: 0, skipped: 0});
+  });
+
+  it('passes file outputs as paths and tells nodes their upstream instances', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, [
+      {id: 'file', type: 'toy-file', params: {text: 'hello', log: r.log}, outputs: {blob: 'Blob'}},
+      {id: 'cat', type: 'toy-cat', params: {log: r.log}, inputs: {blob: [['file', 'blob']]}, outputs: {out: 'Text'}},
+    ]);
+    const {store} = await runPlan(r, plan);
+    const hit = await store.get(plan.nodes.get('cat')?.key ?? '');
+    assert.equal(hit.status, 'hit');
+    if (hit.status === 'hit') assert.equal(JSON.parse(await readFile(join(hit.entry.dir, 'out.json'), 'utf8')), 'hello|file');
+  });
+
+  it('by default starts nothing new after a failure and skips what is downstream', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, [
+      {id: 'bad', type: 'toy-source', params: {value: 1, fail: true, log: r.log}, outputs: {out: 'Num'}},
+      {id: 'after', type: 'toy-add', params: {log: r.log}, inputs: {a: [['bad', 'out']]}, outputs: {out: 'Num'}},
+      {id: 'slow', type: 'toy-source', params: {value: 2, sleepMs: 300, log: r.log}, outputs: {out: 'Num'}},
+      {id: 'later', type: 'toy-add', params: {log: r.log}, inputs: {a: [['slow', 'out']]}, outputs: {out: 'Num'}},
+    ]);
+    const {result, events} = await runPlan(r, plan);
+    assert.equal(result.status, 'failed');
+    const status = Object.fromEntries(result.nodes.map((n) => [n.id, n.status]));
+    assert.deepEqual(status, {bad: 'failed', after: 'skipped', slow: 'ran', later: 'skipped'});
+    const bad = result.nodes.find((n) => n.id === 'bad');
+    assert.equal(bad?.error, 'toy failure in bad');
+    assert.match(bad?.stack ?? '', /toy-nodes\.mjs/);
+    assert.ok(events.some((e) => e.type === 'node-skipped' && e.id === 'after' && e.reason === 'upstream bad failed'));
+  });
+
+  it('--keep-going runs everything not downstream of a failure', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, [
+      {id: 'bad', type: 'toy-source', params: {value: 1, fail: true, log: r.log}, outputs: {out: 'Num'}},
+      {id: 'after', type: 'toy-add', params: {log: r.log}, inputs: {a: [['bad', 'out']]}, outputs: {out: 'Num'}},
+      {id: 'slow', type: 'toy-source', params: {value: 2, sleepMs: 100, log: r.log}, outputs: {out: 'Num'}},
+      {id: 'later', type: 'toy-add', params: {log: r.log}, inputs: {a: [['slow', 'out']]}, outputs: {out: 'Num'}},
+    ]);
+    const {result} = await runPlan(r, plan, {keepGoing: true});
+    const status = Object.fromEntries(result.nodes.map((n) => [n.id, n.status]));
+    assert.deepEqual(status, {bad: 'failed', after: 'skipped', slow: 'ran', later: 'ran'});
+  });
+
+  it('retries a failing instance', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, [{id: 'flaky', type: 'toy-flaky', params: {failures: 2, log: r.log}, outputs: {out: 'Num'}}]);
+    const once = await runPlan(r, plan, {retries: 1});
+    assert.equal(once.result.status, 'failed');
+    const twice = await runPlan(r, plan, {retries: 2});
+    assert.equal(twice.result.status, 'ok');
+    assert.deepEqual(await r.computed(), ['flaky', 'flaky', 'flaky']);
+    const retried = (events: RunEvent[]) => events.flatMap((e) => (e.type === 'node-failed' ? [e.willRetry] : []));
+    assert.deepEqual(retried(once.events), [true, false]);
+    assert.deepEqual(retried(twice.events), []);
+  });
+
+  it('runs gpu nodes on CPU slots with one notice when there is no GPU, and pins CUDA_VISIBLE_DEVICES otherwise', async () => {
+    const r = await rig();
+    const specs: ToySpec[] = [
+      {id: 'g1', type: 'toy-source', params: {value: 1, log: r.log}, outputs: {out: 'Num'}, gpu: 1},
+      {id: 'g2', type: 'toy-source', params: {value: 2, log: r.log}, outputs: {out: 'Num'}, gpu: 1},
+    ];
+    const {events} = await runPlan(r, makePlan(r.module, specs));
+    assert.equal(events.filter((e) => e.type === 'notice').length, 1);
+    const r2 = await rig();
+    const {events: gpuEvents} = await runPlan(r2, makePlan(r2.module, specs), {pool: DevicePool.fixed(['3'], 1)});
+    const devices = gpuEvents.flatMap((e) => (e.type === 'node-started' ? [e.device] : []));
+    assert.deepEqual(devices, [{kind: 'gpu', id: '3'}, {kind: 'gpu', id: '3'}]);
+  });
+
+  it('an aborted run stops its workers and commits nothing half-done', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, [
+      {id: 'long', type: 'toy-source', params: {value: 1, sleepMs: 10_000, log: r.log}, outputs: {out: 'Num'}},
+      {id: 'next', type: 'toy-add', params: {log: r.log}, inputs: {a: [['long', 'out']]}, outputs: {out: 'Num'}},
+    ]);
+    const controller = new AbortController();
+    const running = runPlan(r, plan, {signal: controller.signal});
+    while ((await r.computed()).length === 0) await new Promise((res) => setTimeout(res, 20));
+    controller.abort();
+    const {result, store} = await running;
+    assert.equal(result.status, 'interrupted');
+    assert.deepEqual(result.counts, {ran: 0, cached: 0, failed: 0, skipped: 2});
+    assert.deepEqual(await store.list(), []);
+  });
+});
+
+describe('device pool', () => {
+  it('parses nvidia-smi -L', () => {
+    const out = 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-2)\n';
+    assert.deepEqual(parseNvidiaSmi(out), ['0', '1']);
+    assert.deepEqual(parseNvidiaSmi(''), []);
+  });
+
+  it('prefers --gpus, then the plan, then detection', async () => {
+    const detect = async () => ['7'];
+    assert.deepEqual((await DevicePool.create({gpus: ['1'], planGpus: ['2'], detect})).gpus, ['1']);
+    assert.deepEqual((await DevicePool.create({planGpus: ['2'], detect})).gpus, ['2']);
+    assert.deepEqual((await DevicePool.create({detect, jobs: 3})).gpus, ['7']);
+    assert.equal((await DevicePool.create({detect, jobs: 3})).cpuSlots, 3);
+  });
+});
