@@ -1,0 +1,115 @@
+/**
+ * The front-end in one call: load the YAML, apply `--set` overrides, validate, expand the grid, analyze the graph and
+ * compute keys. Every problem found on the way is collected and returned together as located diagnostics.
+ */
+import {readFile} from 'node:fs/promises';
+import path from 'node:path';
+import {probeBackend} from '../ml/backend-probe.js';
+import {buildPlan} from './build-plan.js';
+import {checkConnections} from './check-connections.js';
+import type {Diagnostic} from './diagnostic.js';
+import {dedupeDiagnostics, errorAt, sortDiagnostics} from './diagnostic.js';
+import {expand} from './expand.js';
+import {getHasher} from './keys.js';
+import {PipelineLocator, parsePipelineText, pipelineData} from './pipeline-document.js';
+import {readPipelineSpec} from './pipeline-spec.js';
+import type {Plan} from './plan.js';
+import {buildRegistry} from './registry.js';
+import {ReferenceResolver} from './resolve-references.js';
+import type {Result} from './result.js';
+import {fail, ok} from './result.js';
+import {applyOverrides} from './set-overrides.js';
+import {SourceText} from './source-text.js';
+import {validatePipelineSchema} from './validate-pipeline-schema.js';
+
+/** Options of analyzePipeline. */
+export interface AnalyzeOptions {
+  /** `--set path=value` overrides, applied in order. */
+  readonly sets?: readonly string[];
+  /** Environment for the backend probe (`DISTILLERY_BACKEND`); defaults to `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Directory that relative paths (and diagnostic file names) are relative to; defaults to `process.cwd()`. */
+  readonly cwd?: string;
+}
+
+function failed(diagnostics: readonly Diagnostic[]): {ok: false; error: readonly Diagnostic[]} {
+  return fail(sortDiagnostics(dedupeDiagnostics(diagnostics)));
+}
+
+/** The declared environment that goes into keys, or a diagnostic when `DISTILLERY_BACKEND` is invalid. */
+function environmentOf(env: NodeJS.ProcessEnv): Result<Record<string, string>, Diagnostic> {
+  try {
+    const probe = probeBackend(env);
+    return ok({backend: probe.kind, tfjs: probe.tfjsVersion});
+  } catch (error: unknown) {
+    const message = error instanceof Error ? error.message : String(error);
+    const source = new SourceText('environment', `DISTILLERY_BACKEND=${env['DISTILLERY_BACKEND'] ?? ''}`);
+    return fail(errorAt('bad-environment', source.location(0, source.text.length), message, 'unset it to pick the backend automatically'));
+  }
+}
+
+/** Loads, validates, expands and analyzes the pipeline in `file`; the Plan, or every problem found. */
+export async function analyzePipeline(
+  file: string,
+  options: AnalyzeOptions = {},
+): Promise<Result<Plan, readonly Diagnostic[]>> {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  const sets = options.sets ?? [];
+  const absolute = path.resolve(cwd, file);
+  const relative = path.relative(cwd, absolute);
+  const display = relative === '' || relative.startsWith('..') || path.isAbsolute(relative) ? absolute : relative;
+
+  let text: string;
+  try {
+    text = await readFile(absolute, 'utf8');
+  } catch (error: unknown) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String((error as Error).message);
+    return failed([errorAt('file-unreadable', {file: display, line: 1, col: 1}, `cannot read the pipeline: ${why}`)]);
+  }
+  const source = new SourceText(display, text);
+  const parsed = parsePipelineText(source);
+  if (!parsed.ok) return failed(parsed.error);
+  const doc = parsed.value;
+  const locator = new PipelineLocator(source, doc);
+  const diagnostics: Diagnostic[] = [...applyOverrides(doc, sets, locator)];
+  const data = pipelineData(doc, source);
+  if (!data.ok) return failed([...diagnostics, data.error]);
+
+  diagnostics.push(...validatePipelineSchema(data.value, locator));
+  const {spec, diagnostics: specDiagnostics} = readPipelineSpec(data.value, absolute, locator);
+  diagnostics.push(...specDiagnostics);
+
+  const environment = environmentOf(env);
+  if (!environment.ok) diagnostics.push(environment.error);
+  const hasher = await getHasher();
+  const {registry, diagnostics: importDiagnostics} = await buildRegistry(
+    spec.imports.map((i) => ({specifier: i.specifier, location: locator.value(i.path)})),
+    path.dirname(absolute),
+    hasher,
+  );
+  diagnostics.push(...importDiagnostics);
+
+  const wiring = checkConnections(spec, registry, locator);
+  diagnostics.push(...wiring.diagnostics);
+  const resolver = new ReferenceResolver(spec, locator);
+  const expansion = expand({
+    spec,
+    order: wiring.order,
+    types: wiring.types,
+    inputs: wiring.inputs,
+    resolver,
+    locator,
+    hasher,
+    environment: environment.ok ? environment.value : {},
+  });
+  // Nodes on or below a cycle were not expanded; still report their reference problems.
+  const expanded = new Set(wiring.order);
+  for (const node of spec.nodes.values()) {
+    if (!expanded.has(node.name)) resolver.gridOfValue(node.with, ['nodes', node.name, 'with']);
+  }
+  diagnostics.push(...resolver.diagnostics, ...expansion.diagnostics);
+  if (diagnostics.some((d) => d.severity === 'error')) return failed(diagnostics);
+  return ok(buildPlan(spec, absolute, expansion.instances));
+}

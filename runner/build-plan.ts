@@ -1,0 +1,88 @@
+/**
+ * Assembles the immutable Plan from expanded instances: the instance graph (graphology, nodes inserted in sorted
+ * order so the topological order is deterministic), each instance's dependents, and the grid variants with their
+ * instances and terminal instances.
+ */
+import {DirectedGraph} from 'graphology';
+import {topologicalSort} from 'graphology-dag';
+import type {JsonValue} from '../nodes/api.js';
+import {canonicalJson} from './canonical-json.js';
+import type {PipelineSpec} from './pipeline-spec.js';
+import type {Plan, PlannedNode, Variant} from './plan.js';
+import {assignments} from './expand.js';
+
+function valueKey(value: JsonValue | undefined): string {
+  const json = canonicalJson(value ?? null);
+  return json.ok ? json.value : '';
+}
+
+/**
+ * The variants: one per combination of the grid variables some node uses (an unused variable would only repeat
+ * identical variants). Each instance is listed in every variant that agrees with its own grid values; the work is
+ * proportional to the output, never instances x variants.
+ */
+function buildVariants(spec: PipelineSpec, instances: readonly PlannedNode[], order: readonly string[], dependents: ReadonlyMap<string, readonly string[]>): Variant[] {
+  const used = [...new Set(instances.flatMap((n) => Object.keys(n.grid)))].sort();
+  const combos = assignments(used, spec.grid);
+  const position = new Map<string, Map<string, number>>();
+  const stride = new Map<string, number>();
+  let size = 1;
+  for (const v of [...used].reverse()) {
+    const values = spec.grid.get(v) ?? [];
+    position.set(v, new Map(values.map((value, i) => [valueKey(value), i])));
+    stride.set(v, size);
+    size *= values.length;
+  }
+  const members: string[][] = combos.map(() => []);
+  const byId = new Map(instances.map((n) => [n.id, n]));
+  for (const id of order) {
+    const node = byId.get(id);
+    if (node === undefined) continue;
+    let base = 0;
+    for (const [v, value] of Object.entries(node.grid)) base += (position.get(v)?.get(valueKey(value)) ?? 0) * (stride.get(v) ?? 0);
+    const free = used.filter((v) => !(v in node.grid));
+    // Walk every assignment of the free variables as a mixed-radix counter.
+    const digits = free.map(() => 0);
+    for (;;) {
+      let index = base;
+      free.forEach((v, i) => (index += (digits[i] ?? 0) * (stride.get(v) ?? 0)));
+      members[index]?.push(id);
+      let i = free.length - 1;
+      while (i >= 0) {
+        const radix = spec.grid.get(free[i] ?? '')?.length ?? 1;
+        digits[i] = (digits[i] ?? 0) + 1;
+        if ((digits[i] ?? 0) < radix) break;
+        digits[i] = 0;
+        i--;
+      }
+      if (i < 0) break;
+    }
+  }
+  return combos.map((grid, i) => {
+    const nodes = members[i] ?? [];
+    return {grid, nodes, terminals: nodes.filter((id) => (dependents.get(id)?.length ?? 0) === 0)};
+  });
+}
+
+/** Builds the plan of `instances` (already validated: every input names an existing instance). */
+export function buildPlan(spec: PipelineSpec, file: string, instances: readonly PlannedNode[]): Plan {
+  const graph = new DirectedGraph({allowSelfLoops: false});
+  const sorted = [...instances].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const node of sorted) graph.addNode(node.id);
+  for (const node of sorted) {
+    for (const input of node.inputs) for (const from of input.from) graph.mergeEdge(from, node.id);
+  }
+  const order = topologicalSort(graph);
+  const dependents = new Map<string, readonly string[]>();
+  for (const id of order) dependents.set(id, [...graph.outNeighbors(id)].sort());
+  const nodes = new Map(sorted.map((n) => [n.id, n]));
+  return {
+    name: spec.name,
+    file,
+    nodes,
+    order,
+    dependents,
+    variants: buildVariants(spec, instances, order, dependents),
+    ...(spec.gpus === undefined ? {} : {gpus: spec.gpus}),
+  };
+}

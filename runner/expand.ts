@@ -1,0 +1,150 @@
+/**
+ * Grid expansion and keys: every node becomes one instance per repeat index and per combination of the grid
+ * variables it (or anything upstream) uses, in topological order so each instance's key can include its inputs'
+ * keys. A node that uses no grid variable is one shared instance for all variants.
+ */
+import type {JsonObject, JsonValue} from '../nodes/api.js';
+import {canonicalJson} from './canonical-json.js';
+import type {CheckedInput} from './check-connections.js';
+import type {Diagnostic} from './diagnostic.js';
+import {errorAt} from './diagnostic.js';
+import {instanceId} from './instance-id.js';
+import type {Hasher} from './keys.js';
+import {computeKey, instanceSeed} from './keys.js';
+import type {PipelineLocator} from './pipeline-document.js';
+import type {PipelineSpec} from './pipeline-spec.js';
+import type {KeyParts, PlannedInput, PlannedNode} from './plan.js';
+import type {RegisteredType} from './registry.js';
+import type {GridAssignment, ReferenceResolver} from './resolve-references.js';
+import {validateParams} from './validate-params.js';
+
+/** What expansion needs. */
+export interface ExpandInput {
+  readonly spec: PipelineSpec;
+  /** Node names in topological order. */
+  readonly order: readonly string[];
+  readonly types: ReadonlyMap<string, RegisteredType>;
+  readonly inputs: ReadonlyMap<string, readonly CheckedInput[]>;
+  readonly resolver: ReferenceResolver;
+  readonly locator: PipelineLocator;
+  readonly hasher: Hasher;
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+/** The expanded instances (in creation order: topological by name) and per-name grid variables. */
+export interface Expansion {
+  readonly instances: PlannedNode[];
+  /** Node name -> the grid variables its instances vary over, sorted. */
+  readonly gridVars: ReadonlyMap<string, readonly string[]>;
+  readonly diagnostics: Diagnostic[];
+}
+
+/** Every assignment of `vars` (sorted) to their grid values; one empty assignment when there are none. */
+export function assignments(vars: readonly string[], grid: ReadonlyMap<string, readonly JsonValue[]>): GridAssignment[] {
+  let result: Record<string, JsonValue>[] = [{}];
+  for (const v of vars) {
+    const values = grid.get(v) ?? [];
+    const next: Record<string, JsonValue>[] = [];
+    for (const partial of result) for (const value of values) next.push({...partial, [v]: value});
+    result = next;
+  }
+  return result;
+}
+
+function project(grid: GridAssignment, vars: readonly string[]): Record<string, JsonValue> {
+  const out: Record<string, JsonValue> = {};
+  for (const v of vars) out[v] = grid[v] ?? null;
+  return out;
+}
+
+/** Expands the pipeline into instances with params, seeds, inputs and keys. */
+export function expand(input: ExpandInput): Expansion {
+  const {spec, resolver, locator, hasher} = input;
+  const diagnostics: Diagnostic[] = [];
+  const instances: PlannedNode[] = [];
+  const keys = new Map<string, string>();
+  const gridVars = new Map<string, readonly string[]>();
+  const file = locator.source.display;
+  for (const name of input.order) {
+    const node = spec.nodes.get(name);
+    const registered = input.types.get(name);
+    const checked = input.inputs.get(name);
+    if (node === undefined) continue;
+    // The grid variables of a node: those its own values use, plus those of everything upstream.
+    const {grid: vars, broken} = resolver.gridOfValue(node.with, ['nodes', name, 'with']);
+    for (const i of checked ?? []) for (const c of i.connections) for (const v of gridVars.get(c.upstream) ?? []) vars.add(v);
+    const sortedVars = [...vars].sort();
+    gridVars.set(name, sortedVars);
+    if (registered === undefined || broken) continue;
+    const definition = registered.definition;
+    const outputs = Object.fromEntries(Object.entries(definition.outputs).map(([port, o]) => [port, o.kind]));
+    const keyLocation = locator.key(['nodes', name]);
+    const location = {file, line: keyLocation.line, col: keyLocation.col};
+    for (const grid of assignments(sortedVars, spec.grid)) {
+      const resolved = resolver.resolve(node.with, grid);
+      const json = canonicalJson(resolved);
+      if (!json.ok) {
+        diagnostics.push(
+          errorAt('not-json', locator.value(['nodes', name, 'with', ...json.error.path]),
+            json.error.reason === 'not-finite' ? 'NaN and infinities cannot be params (they have no JSON form)' : 'this value cannot be a param'),
+        );
+        continue;
+      }
+      const params = validateParams(name, definition, node.with, resolved, locator);
+      if (!params.ok) {
+        diagnostics.push(...params.error);
+        continue;
+      }
+      // Miswired nodes (already reported) still get their params checked, so all problems show at once.
+      if (checked === undefined) continue;
+      for (let index = 0; index < node.repeat; index++) {
+        const id = instanceId(name, node.repeat > 1 ? index : undefined, grid);
+        const seed = instanceSeed(hasher, name, index, node.seed);
+        const plannedInputs: PlannedInput[] = [];
+        const inputKeys: Record<string, string[]> = {};
+        for (const port of checked) {
+          const from: string[] = [];
+          const fromPort: string[] = [];
+          for (const c of port.connections) {
+            const up = spec.nodes.get(c.upstream);
+            const upGrid = project(grid, gridVars.get(c.upstream) ?? []);
+            const indices = c.index === '*' ? Array.from({length: up?.repeat ?? 1}, (_, i) => i) : [c.index];
+            for (const i of indices) {
+              from.push(instanceId(c.upstream, (up?.repeat ?? 1) > 1 ? i : undefined, upGrid));
+              fromPort.push(c.fromPort);
+            }
+          }
+          plannedInputs.push({port: port.port, from, fromPort, many: port.many});
+          // Merkle: the upstream keys, each with the output port read from it (two ports of one entry differ).
+          inputKeys[port.port] = from.map((f, i) => `${keys.get(f) ?? '?'}:${fromPort[i] ?? ''}`);
+        }
+        const keyParts: KeyParts = {
+          type: definition.type,
+          implementation: registered.implementation,
+          params: params.value,
+          seed,
+          inputs: inputKeys,
+          environment: input.environment,
+        };
+        const key = computeKey(hasher, keyParts);
+        keys.set(id, key);
+        instances.push({
+          id,
+          name,
+          type: definition.type,
+          module: registered.module,
+          params: params.value as JsonObject,
+          seed,
+          grid,
+          inputs: plannedInputs,
+          outputs,
+          resources: definition.resources ?? {},
+          key,
+          keyParts,
+          location,
+        });
+      }
+    }
+  }
+  return {instances, gridVars, diagnostics};
+}

@@ -1,0 +1,119 @@
+/**
+ * The pipeline as typed records, read tolerantly from schema-checked data: a malformed part (already reported by the
+ * schema check) is left out, so the later checks still run on the rest and every problem is reported in one go.
+ */
+import path from 'node:path';
+import type {JsonValue} from '../nodes/api.js';
+import type {Diagnostic} from './diagnostic.js';
+import {errorAt} from './diagnostic.js';
+import type {DataPath, PipelineLocator} from './pipeline-document.js';
+
+/** One reference in `in:`: `node`, `node.port`, `node[*]`, `node[i]`, `node[i].port`. */
+export interface InputRef {
+  readonly text: string;
+  readonly node: string;
+  /** `'*'` for all instances, a number for one, undefined when not written. */
+  readonly index: number | '*' | undefined;
+  /** The upstream output port, when written. */
+  readonly port: string | undefined;
+  readonly path: DataPath;
+}
+
+/** One `in:` entry: an input port and what feeds it. */
+export interface InputSpec {
+  readonly port: string;
+  readonly refs: readonly InputRef[];
+  /** Written as a YAML list (only `many` ports accept that). */
+  readonly list: boolean;
+  readonly path: DataPath;
+}
+
+/** One entry of `nodes:`. */
+export interface NodeSpec {
+  readonly name: string;
+  /** Undefined when `type:` is missing or malformed. */
+  readonly type: string | undefined;
+  readonly repeat: number;
+  readonly seed: number | undefined;
+  readonly inputs: readonly InputSpec[];
+  readonly with: Readonly<Record<string, unknown>>;
+}
+
+/** The pipeline. Maps are sorted by name so every later walk is deterministic. */
+export interface PipelineSpec {
+  readonly name: string;
+  readonly imports: readonly {readonly specifier: string; readonly path: DataPath}[];
+  readonly params: ReadonlyMap<string, unknown>;
+  readonly grid: ReadonlyMap<string, readonly JsonValue[]>;
+  /** Every grid variable written, including malformed ones (so they are not also reported as undefined). */
+  readonly gridNames: ReadonlySet<string>;
+  readonly gpus: readonly string[] | undefined;
+  readonly nodes: ReadonlyMap<string, NodeSpec>;
+}
+
+const INPUT_REF = /^([A-Za-z][A-Za-z0-9_-]*)(?:\[(\*|\d+)\])?(?:\.([A-Za-z_][A-Za-z0-9_-]*))?$/;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function sortedEntries(value: unknown): [string, unknown][] {
+  return isRecord(value) ? Object.keys(value).sort().map((k) => [k, value[k]]) : [];
+}
+
+function parseRef(text: string, refPath: DataPath): InputRef | undefined {
+  const match = INPUT_REF.exec(text.trim());
+  if (match === null) return undefined;
+  const [, node = '', index, port] = match;
+  return {text, node, index: index === undefined ? undefined : index === '*' ? '*' : Number(index), port, path: refPath};
+}
+
+/** Reads the typed pipeline out of `data`; `in:` values that do not parse as references are reported. */
+export function readPipelineSpec(data: unknown, file: string, locator: PipelineLocator): {spec: PipelineSpec; diagnostics: Diagnostic[]} {
+  const diagnostics: Diagnostic[] = [];
+  const root = isRecord(data) ? data : {};
+  const nodes = new Map<string, NodeSpec>();
+  for (const [name, raw] of sortedEntries(root['nodes'])) {
+    if (!isRecord(raw)) continue;
+    const inputs: InputSpec[] = [];
+    for (const [port, value] of sortedEntries(raw['in'])) {
+      const portPath = ['nodes', name, 'in', port];
+      const list = Array.isArray(value);
+      const items = list ? (value as unknown[]) : [value];
+      const refs: InputRef[] = [];
+      items.forEach((item, i) => {
+        if (typeof item !== 'string') return;
+        const refPath = list ? [...portPath, i] : portPath;
+        const ref = parseRef(item, refPath);
+        if (ref === undefined) {
+          diagnostics.push(
+            errorAt('bad-input-reference', locator.value(refPath), `"${item}" is not a node reference`,
+              'write node, node.port, node[*] (all instances) or node[i] (one instance)'),
+          );
+        } else refs.push(ref);
+      });
+      inputs.push({port, refs, list, path: portPath});
+    }
+    const repeat = raw['repeat'];
+    const seed = raw['seed'];
+    nodes.set(name, {
+      name,
+      type: typeof raw['type'] === 'string' && raw['type'] !== '' ? raw['type'] : undefined,
+      repeat: Number.isInteger(repeat) && (repeat as number) >= 1 ? (repeat as number) : 1,
+      seed: Number.isInteger(seed) ? (seed as number) : undefined,
+      inputs,
+      with: isRecord(raw['with']) ? raw['with'] : {},
+    });
+  }
+  const grid = new Map<string, readonly JsonValue[]>();
+  for (const [name, values] of sortedEntries(root['grid'])) {
+    if (Array.isArray(values) && values.length > 0) grid.set(name, values as JsonValue[]);
+  }
+  const imports = Array.isArray(root['imports'])
+    ? (root['imports'] as unknown[]).flatMap((s, i) => (typeof s === 'string' && s !== '' ? [{specifier: s, path: ['imports', i]}] : []))
+    : [];
+  const devices = root['devices'];
+  const gpus = isRecord(devices) && Array.isArray(devices['gpus']) ? (devices['gpus'] as unknown[]).map(String) : undefined;
+  const name = typeof root['name'] === 'string' && root['name'] !== '' ? root['name'] : path.basename(file).replace(/\.ya?ml$/i, '');
+  return {spec: {name, imports, params: new Map(sortedEntries(root['params'])), grid, gridNames: new Set(sortedEntries(root['grid']).map(([k]) => k)), gpus, nodes}, diagnostics};
+}

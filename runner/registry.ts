@@ -1,0 +1,167 @@
+/**
+ * The node-type registry: built-in types from `nodes/index.ts` plus the types a pipeline's `imports:` modules define.
+ *
+ * Each type carries its implementation hash (its `version` plus xxhash64 of its module's source), which goes into
+ * every key of that type, so editing a node's code invalidates exactly its results. A worker process reloads a type
+ * from `PlannedNode.module` with `loadNodeType`.
+ */
+import {existsSync, readFileSync} from 'node:fs';
+import path from 'node:path';
+import {fileURLToPath, pathToFileURL} from 'node:url';
+import type {NodeDefinition} from '../nodes/api.js';
+import type {Diagnostic, DiagnosticLocation} from './diagnostic.js';
+import {errorAt} from './diagnostic.js';
+import type {Hasher} from './keys.js';
+
+/** A registered node type. */
+export interface RegisteredType {
+  readonly definition: NodeDefinition;
+  /** Absolute path of the defining module, or `builtin:<type>`. */
+  readonly module: string;
+  /** `version` (when set) and the source hash, e.g. `2+0f3a...` or `0f3a...`. */
+  readonly implementation: string;
+}
+
+/** An `imports:` entry: the specifier as written and where it is written. */
+export interface ImportRequest {
+  readonly specifier: string;
+  readonly location: DiagnosticLocation;
+}
+
+/** Node types by name. */
+export class NodeTypeRegistry {
+  readonly #types = new Map<string, RegisteredType>();
+
+  /** The type registered under `name`. */
+  get(name: string): RegisteredType | undefined {
+    return this.#types.get(name);
+  }
+
+  /** All type names, sorted. */
+  names(): string[] {
+    return [...this.#types.keys()].sort();
+  }
+
+  /** Adds a type; false if the name is taken (the first registration wins). */
+  add(type: RegisteredType): boolean {
+    if (this.#types.has(type.definition.type)) return false;
+    this.#types.set(type.definition.type, type);
+    return true;
+  }
+}
+
+const BUILTIN_PREFIX = 'builtin:';
+const NODES_INDEX = new URL('../nodes/index.js', import.meta.url);
+
+/**
+ * The file whose source identifies a module: its TypeScript source when it sits next to the compiled file (running
+ * from sources and from a build then hash the same text), else the file itself.
+ */
+function sourceFileOf(file: string): string {
+  if (file.endsWith('.js')) {
+    const ts = file.slice(0, -3) + '.ts';
+    if (existsSync(ts)) return ts;
+  }
+  return file;
+}
+
+function implementationOf(hasher: Hasher, definition: NodeDefinition, file: string): string {
+  const hash = hasher.hashBytes(readFileSync(sourceFileOf(file)));
+  return definition.version === undefined ? hash : `${String(definition.version)}+${hash}`;
+}
+
+/** Why a module's default export is not a list of node definitions, or undefined when it is. */
+function shapeProblem(exported: unknown): string | undefined {
+  if (!Array.isArray(exported)) return 'its default export is not an array of node definitions';
+  for (const [i, d] of exported.entries()) {
+    const def = d as Partial<NodeDefinition> | null;
+    if (def === null || typeof def !== 'object') return `item ${i} of its default export is not an object`;
+    if (typeof def.type !== 'string' || def.type === '') return `item ${i} of its default export has no "type" name`;
+    if (typeof def.run !== 'function') return `node type "${def.type}" has no run() function`;
+    if (def.outputs === null || typeof def.outputs !== 'object') return `node type "${def.type}" has no "outputs"`;
+  }
+  return undefined;
+}
+
+async function importDefault(url: URL): Promise<unknown> {
+  const module = (await import(url.href)) as {default?: unknown};
+  return module.default;
+}
+
+/**
+ * Builds the registry for a pipeline whose file is in `baseDir`: built-ins first, then each import in order.
+ * A module that cannot be found, throws while loading, or exports the wrong shape becomes a diagnostic located
+ * at its `imports:` entry; so does a type name defined twice.
+ */
+export async function buildRegistry(
+  imports: readonly ImportRequest[],
+  baseDir: string,
+  hasher: Hasher,
+): Promise<{registry: NodeTypeRegistry; diagnostics: Diagnostic[]}> {
+  const registry = new NodeTypeRegistry();
+  const diagnostics: Diagnostic[] = [];
+  const builtins = await import('../nodes/index.js');
+  for (const definition of builtins.default) {
+    const url = builtins.builtinModules[definition.type] ?? NODES_INDEX;
+    registry.add({
+      definition,
+      module: `${BUILTIN_PREFIX}${definition.type}`,
+      implementation: implementationOf(hasher, definition, fileURLToPath(url)),
+    });
+  }
+  const loaded = await Promise.all(
+    imports.map(async (request) => {
+      const file = path.resolve(baseDir, request.specifier);
+      if (!existsSync(file)) {
+        return {request, file, error: `cannot import "${request.specifier}": no such file`};
+      }
+      try {
+        return {request, file, exported: await importDefault(pathToFileURL(file))};
+      } catch (error: unknown) {
+        const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+        return {request, file, error: `cannot import "${request.specifier}": ${message}`};
+      }
+    }),
+  );
+  for (const entry of loaded) {
+    if ('error' in entry) {
+      diagnostics.push(errorAt('import-failed', entry.request.location, entry.error ?? 'cannot import'));
+      continue;
+    }
+    const problem = shapeProblem(entry.exported);
+    if (problem !== undefined) {
+      diagnostics.push(
+        errorAt('import-failed', entry.request.location, `cannot use "${entry.request.specifier}": ${problem}`,
+          'export default [defineNode({type, params, inputs, outputs, run}), ...]'),
+      );
+      continue;
+    }
+    for (const definition of entry.exported as NodeDefinition[]) {
+      const added = registry.add({definition, module: entry.file, implementation: implementationOf(hasher, definition, entry.file)});
+      if (!added) {
+        const other = registry.get(definition.type);
+        diagnostics.push(
+          errorAt('duplicate-node-type', entry.request.location, `node type "${definition.type}" is already defined by ${
+            other?.module.startsWith(BUILTIN_PREFIX) ? 'the built-in types' : `"${path.basename(other?.module ?? '')}"`}`,
+            'rename one of them'),
+        );
+      }
+    }
+  }
+  return {registry, diagnostics};
+}
+
+/**
+ * Loads a node type again in another process (a worker) from `PlannedNode.module`: an absolute module path, or
+ * `builtin:<type>`. Throws when the module or the type is gone (the plan is stale), which the caller reports.
+ */
+export async function loadNodeType(module: string, type: string): Promise<NodeDefinition> {
+  const exported = module.startsWith(BUILTIN_PREFIX)
+    ? (await import('../nodes/index.js')).default
+    : await importDefault(pathToFileURL(module));
+  const problem = shapeProblem(exported);
+  if (problem !== undefined) throw new Error(`Cannot load node type "${type}" from ${module}: ${problem}`);
+  const definition = (exported as NodeDefinition[]).find((d) => d.type === type);
+  if (definition === undefined) throw new Error(`Module ${module} no longer defines node type "${type}"`);
+  return definition;
+}

@@ -1,0 +1,40 @@
+/** Checks pipeline data against the pipeline JSON Schema (all errors at once), located in the YAML. */
+import {Ajv} from 'ajv';
+import type {ValidateFunction} from 'ajv';
+import type {Diagnostic, DiagnosticReason} from './diagnostic.js';
+import type {DataPath, PipelineLocator} from './pipeline-document.js';
+import {PIPELINE_SCHEMA} from './pipeline-schema.js';
+import {dottedPath, schemaDiagnostics} from './schema-errors.js';
+
+let compiled: ValidateFunction | undefined;
+
+function reasonFor(path: DataPath, keyword: string): DiagnosticReason {
+  if (path[0] === 'nodes' && path.length === 3 && path[2] === 'repeat') return 'bad-repeat';
+  if (path[0] === 'grid' && path.length === 2 && keyword === 'minItems') return 'empty-grid';
+  return 'invalid-value';
+}
+
+/** Validates `data` (the pipeline as plain JS) and returns every problem, located. */
+export function validatePipelineSchema(data: unknown, locator: PipelineLocator): Diagnostic[] {
+  compiled ??= new Ajv({allErrors: true, strict: true, allowUnionTypes: true}).compile(PIPELINE_SCHEMA);
+  if (compiled(data)) return [];
+  return schemaDiagnostics(compiled.errors ?? [], data, {
+    locator,
+    basePath: [],
+    member: (name) => `key "${name}"`,
+    describe: (path) => {
+      if (path[0] === 'grid' && path.length === 2) return `grid variable "${path[1]}"`;
+      if (path[0] === 'nodes' && path.length === 3 && path[2] === 'repeat') return `repeat of node "${path[1]}"`;
+      return dottedPath(path);
+    },
+    reasonFor,
+    hintFor: (path) => {
+      if (reasonFor(path, '') === 'bad-repeat') return 'repeat is the number of instances: a whole number, 1 or more';
+      if (path[0] === 'grid' && path.length === 2) return 'list the values, e.g. [0.3, 0.7]; a single value is [0.3]';
+      return undefined;
+    },
+  }).map((d) =>
+    // ajv's "must NOT have fewer than 1 items" says the right thing the wrong way for a grid.
+    d.reason === 'empty-grid' ? {...d, message: d.message.replace(/ must NOT have fewer than 1 items$/, ' has no values')} : d,
+  );
+}
