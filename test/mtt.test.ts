@@ -1,0 +1,241 @@
+import * as tf from '@tensorflow/tfjs';
+import assert from 'node:assert/strict';
+import {before, describe, test} from 'node:test';
+import {activateBackend} from '../ml/backend.js';
+import {convNet} from '../ml/convnet.js';
+import type {Dataset} from '../ml/data/dataset.js';
+import type {Augment, DistillOptions, Trajectory} from '../ml/mtt-config.js';
+import {describeMttFailure} from '../ml/mtt-failure.js';
+import {distill, matchingLoss, metaGradient, planBatches, withTeacherLogits, type MatchingProblem} from '../ml/mtt.js';
+import {createRng} from '../ml/rng.js';
+import {assertGradcheck, gradcheck} from './util/gradcheck.js';
+
+/** A deterministic, differentiable stand-in for DSA: per-sample brightness shift and a fixed-per-seed flip. */
+const toyAugment: Augment = (x, seed) =>
+  tf.tidy(() => {
+    const rng = createRng(seed);
+    const shifts = tf.tensor4d(
+      Array.from({length: x.shape[0]}, () => rng.uniform() - 0.5),
+      [x.shape[0], 1, 1, 1],
+    );
+    const shifted = tf.add(x, shifts) as tf.Tensor4D;
+    return rng.uniform() < 0.5 ? shifted : (tf.reverse(shifted, 2) as tf.Tensor4D);
+  });
+
+function randomArray(n: number, seed: number, scale = 1): Float32Array {
+  const rng = createRng(seed);
+  return Float32Array.from({length: n}, () => (rng.uniform() * 2 - 1) * scale);
+}
+
+/** A tiny fake data set: `perClass` noisy images per class around a class-specific pattern. */
+function tinyDataset(classes: number, perClass: number, size: number, seed: number): Dataset {
+  const n = classes * perClass;
+  const pixels = size * size;
+  const rng = createRng(seed);
+  const patterns = Array.from({length: classes}, () => Float32Array.from({length: pixels}, () => rng.uniform() * 2 - 1));
+  const x = new Float32Array(n * pixels);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = i % classes;
+    y[i] = c;
+    const p = patterns[c] ?? new Float32Array(pixels);
+    for (let j = 0; j < pixels; j++) x[i * pixels + j] = (p[j] ?? 0) + 0.5 * (rng.uniform() * 2 - 1);
+  }
+  return {
+    x,
+    y,
+    n,
+    height: size,
+    width: size,
+    channels: 1,
+    classes,
+    classNames: Array.from({length: classes}, (_, c) => `c${c}`),
+    mean: [0],
+    std: [1],
+  };
+}
+
+before(async () => {
+  const reason = await activateBackend('cpu');
+  assert.equal(reason, undefined);
+});
+
+describe('meta-gradient against finite differences (tiny ConvNet, 2 unrolled steps)', () => {
+  const model = convNet({width: 4, depth: 1, channels: 1, imageSize: 8, classes: 2});
+  const teacherModel = convNet({width: 4, depth: 1, channels: 1, imageSize: 8, classes: 2});
+
+  function problemFor(alpha: number, images: tf.Tensor4D, keep: tf.Tensor[]): MatchingProblem {
+    const theta0 = model.init(1);
+    const thetaStar = tf.add(theta0, tf.tensor1d(randomArray(model.numParams, 2, 0.05))) as tf.Tensor1D;
+    const labels = tf.tensor1d([0, 0, 1, 1], 'int32');
+    let steps = planBatches(createRng(3), 4, 3, 2);
+    if (alpha > 0) {
+      const tParams = teacherModel.init(9);
+      steps = withTeacherLogits(steps, images, (x) => teacherModel.forward(tParams, x), toyAugment);
+      tParams.dispose();
+      for (const s of steps) if (s.teacherLogits) keep.push(s.teacherLogits);
+    }
+    keep.push(theta0, thetaStar, labels);
+    return {model, labels, theta0, thetaStar, steps, kd: {alpha, temperature: 2}, augment: toyAugment};
+  }
+
+  for (const alpha of [0, 0.5]) {
+    test(`alpha ${alpha}: d loss / d pixels and d loss / d syn_lr, full and stepwise agree`, () => {
+      const keep: tf.Tensor[] = [];
+      const images = tf.tensor4d(randomArray(4 * 64, 4), [4, 8, 8, 1]);
+      const synLr = tf.scalar(0.3);
+      const problem = problemFor(alpha, images, keep);
+      // ReLU kinks make the loss piecewise smooth: a step of 1e-2 crossed one at some coordinates (checked by hand),
+      // 3e-3 crosses none at these coordinates and is still far above float32 noise of the loss (~1e-7 / 3e-3).
+      const opts = {eps: 3e-3, tol: 3e-2, atol: 1e-4, maxCoords: 16};
+      const rImg = gradcheck((img) => matchingLoss(problem, img as tf.Tensor4D, synLr), images, opts);
+      assertGradcheck(`alpha ${alpha} pixels`, rImg);
+      assert.ok(rImg.scale > 1e-4, `pixel gradient is not trivially zero (scale ${rImg.scale})`);
+      const rLr = gradcheck((lr) => matchingLoss(problem, images, lr as tf.Scalar), synLr, {...opts, eps: 1e-3});
+      assertGradcheck(`alpha ${alpha} syn_lr`, rLr);
+
+      const full = metaGradient(problem, images, synLr, 'full');
+      const step = metaGradient(problem, images, synLr, 'stepwise');
+      const close = (a: tf.Tensor, b: tf.Tensor): number => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] ?? 1);
+      const scale = tf.tidy(() => tf.max(tf.abs(full.images)).dataSync()[0] ?? 0);
+      assert.ok(close(full.loss, step.loss) < 1e-5, 'losses agree');
+      assert.ok(close(full.images, step.images) < 1e-4 * Math.max(scale, 1e-3), 'pixel gradients agree');
+      assert.ok(close(full.synLr, step.synLr) < 1e-4 * Math.max(Math.abs(full.synLr.dataSync()[0] ?? 0), 1e-3));
+      tf.dispose([full.loss, full.images, full.synLr, step.loss, step.images, step.synLr, images, synLr, ...keep]);
+    });
+  }
+});
+
+/** Two short fake expert trajectories of `model`: random walks from two inits. */
+function fakeExperts(numParams: number, init: (seed: number) => tf.Tensor1D, epochs: number): Trajectory[] {
+  return [11, 12].map((seed) => {
+    const start = init(seed);
+    const traj: Float32Array[] = [start.dataSync().slice()];
+    start.dispose();
+    for (let e = 1; e <= epochs; e++) {
+      const prev = traj[e - 1] ?? new Float32Array(numParams);
+      const step = randomArray(numParams, seed * 100 + e, 0.02);
+      traj.push(prev.map((v, i) => v + (step[i] ?? 0)));
+    }
+    return traj;
+  });
+}
+
+describe('distill', () => {
+  const model = convNet({width: 4, depth: 1, channels: 1, imageSize: 8, classes: 2});
+  const real = tinyDataset(2, 6, 8, 5);
+  const experts = fakeExperts(model.numParams, (s) => model.init(s), 4);
+  const teacherModel = convNet({width: 4, depth: 1, channels: 1, imageSize: 8, classes: 2});
+  const tParams = teacherModel.init(21);
+  let teacherCalls = 0;
+  const teacher = (x: tf.Tensor4D): tf.Tensor2D => {
+    teacherCalls++;
+    return teacherModel.forward(tParams, x);
+  };
+  const base: DistillOptions = {
+    model,
+    experts,
+    real,
+    ipc: 2,
+    iterations: 3,
+    synSteps: 2,
+    expertEpochs: 2,
+    maxStartEpoch: 2,
+    lrImg: 10,
+    lrLr: 1e-4,
+    lrTeacher: 0.05,
+    batchSyn: 3,
+    augment: toyAugment,
+    seed: 42,
+  };
+
+  async function run(options: DistillOptions) {
+    const out = await distill(options);
+    if (!out.ok) assert.fail(describeMttFailure(out.error));
+    return out.value;
+  }
+
+  test('alpha = 0 is plain MTT: identical images with or without a teacher, which is never called', async () => {
+    teacherCalls = 0;
+    const plain = await run({...base, alpha: 0});
+    const withTeacher = await run({...base, alpha: 0, teacher, temperature: 3});
+    assert.equal(teacherCalls, 0);
+    assert.deepEqual(withTeacher.synthetic.x, plain.synthetic.x);
+    assert.deepEqual(withTeacher.losses, plain.losses);
+    assert.equal(withTeacher.synLr, plain.synLr);
+    assert.deepEqual([...plain.synthetic.y], [0, 0, 1, 1]);
+    assert.equal(plain.losses.length, 3);
+    // Same seed, same run.
+    const again = await run({...base, alpha: 0});
+    assert.deepEqual(again.synthetic.x, plain.synthetic.x);
+  });
+
+  test('alpha > 0 changes the result and calls the teacher once per inner step', async () => {
+    teacherCalls = 0;
+    const plain = await run({...base, alpha: 0});
+    const kd = await run({...base, alpha: 0.5, teacher});
+    assert.equal(teacherCalls, 3 * 2);
+    assert.notDeepEqual(kd.synthetic.x, plain.synthetic.x);
+    assert.notEqual(kd.losses[1], plain.losses[1]);
+  });
+
+  for (const unroll of ['full', 'stepwise'] as const) {
+    test(`no tensor leaks, flat tf.memory() across iterations (${unroll})`, async () => {
+      const before = tf.memory().numTensors;
+      const counts: number[] = [];
+      const out = await distill({
+        ...base,
+        alpha: 0.5,
+        teacher,
+        iterations: 5,
+        unroll,
+        onProgress: () => counts.push(tf.memory().numTensors),
+      });
+      assert.ok(out.ok);
+      assert.equal(new Set(counts).size, 1, `numTensors per iteration: ${counts.join(', ')}`);
+      assert.equal(tf.memory().numTensors, before);
+    });
+  }
+
+  test('a huge pixel learning rate gives a typed non-finite failure naming the iteration', async () => {
+    const before = tf.memory().numTensors;
+    const out = await distill({...base, lrImg: 1e30, iterations: 10});
+    assert.equal(out.ok, false);
+    if (out.ok) return;
+    assert.ok(out.error.reason === 'non-finite-images' || out.error.reason === 'non-finite-loss', out.error.reason);
+    const message = describeMttFailure(out.error);
+    assert.match(message, /iteration \d+/);
+    assert.match(message, /lower lrImg/i);
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  test('a syn_lr driven below zero gives the typed non-positive-lr failure', async () => {
+    const out = await distill({...base, lrLr: 1e6, iterations: 10});
+    assert.equal(out.ok, false);
+    if (out.ok) return;
+    assert.equal(out.error.reason, 'non-positive-lr');
+    assert.match(describeMttFailure(out.error), /Lower lrLr/);
+  });
+
+  test('inconsistent options are reported together, before any work', async () => {
+    const out = await distill({...base, alpha: 0.3, maxStartEpoch: 9, batchSyn: 50});
+    assert.equal(out.ok, false);
+    if (out.ok) return;
+    assert.equal(out.error.reason, 'invalid-options');
+    if (out.error.reason !== 'invalid-options') return;
+    assert.equal(out.error.problems.length, 4, out.error.problems.join('\n'));
+  });
+
+  test('an aborted signal stops between iterations', async () => {
+    const controller = new AbortController();
+    const out = await distill({
+      ...base,
+      iterations: 10,
+      signal: controller.signal,
+      onProgress: (it) => {
+        if (it === 1) controller.abort();
+      },
+    });
+    assert.deepEqual(out, {ok: false, error: {reason: 'aborted', iteration: 2}});
+  });
+});
