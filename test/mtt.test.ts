@@ -110,7 +110,7 @@ describe('meta-gradient against finite differences (tiny ConvNet, 2 unrolled ste
 function fakeExperts(numParams: number, init: (seed: number) => tf.Tensor1D, epochs: number): Trajectory[] {
   return [11, 12].map((seed) => {
     const start = init(seed);
-    const traj: Float32Array[] = [start.dataSync().slice()];
+    const traj: Float32Array[] = [Float32Array.from(start.dataSync())];
     start.dispose();
     for (let e = 1; e <= epochs; e++) {
       const prev = traj[e - 1] ?? new Float32Array(numParams);
