@@ -46,8 +46,9 @@ export interface RunJobOptions {
 function workerEntry(): {path: string; execArgv: string[]} {
   const fromSource = import.meta.url.endsWith('.ts');
   const path = fileURLToPath(new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url));
-  // Explicit execArgv: inheriting ours would pass on flags such as `--test` to the child.
-  return {path, execArgv: fromSource ? ['--import', 'tsx'] : []};
+  // Explicit execArgv: inheriting ours would pass on flags such as `--test` to the child. tsx is named by its resolved
+  // URL because `--import tsx` resolves from the working directory, which is the user's project, not this package.
+  return {path, execArgv: fromSource ? ['--import', import.meta.resolve('tsx')] : []};
 }
 
 interface Worker {

@@ -22,14 +22,16 @@ import {appendFileSync, readFileSync, writeFileSync, existsSync} from 'node:fs';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms ?? 0));
 const note = (ctx) => { if (ctx.params.log) appendFileSync(ctx.params.log, ctx.id + '\\n'); };
 const num = {kind: 'Num'};
+// Open schemas: the hand-built plans skip validation, and YAML pipelines may pass any of these params.
+const params = {type: 'object', properties: {log: {type: 'string'}, sleepMs: {type: 'number', default: 0}}};
 export default [
-  {type: 'toy-source', outputs: {out: num}, async run(ctx) {
+  {type: 'toy-source', params, outputs: {out: num}, async run(ctx) {
     note(ctx); await sleep(ctx.params.sleepMs);
     if (ctx.params.fail) throw new Error('toy failure in ' + ctx.id);
     ctx.progress(1, {step: 1});
     ctx.write('out', ctx.params.value);
   }},
-  {type: 'toy-add', inputs: {a: num, b: {kind: 'Num', many: true, optional: true}}, outputs: {out: num}, async run(ctx) {
+  {type: 'toy-add', params, inputs: {a: num, b: {kind: 'Num', many: true, optional: true}}, outputs: {out: num}, async run(ctx) {
     note(ctx); await sleep(ctx.params.sleepMs);
     if (ctx.params.fail) throw new Error('toy failure in ' + ctx.id);
     const b = ctx.inputs.b ?? [];
@@ -38,15 +40,15 @@ export default [
     ctx.log('sum is ' + value);
     ctx.write('out', value);
   }},
-  {type: 'toy-file', outputs: {blob: {kind: 'Blob'}}, async run(ctx) {
+  {type: 'toy-file', params, outputs: {blob: {kind: 'Blob'}}, async run(ctx) {
     note(ctx); await sleep(ctx.params.sleepMs);
     writeFileSync(ctx.file('blob', '.txt'), ctx.params.text);
   }},
-  {type: 'toy-cat', inputs: {blob: {kind: 'Blob'}}, outputs: {out: {kind: 'Text'}}, async run(ctx) {
+  {type: 'toy-cat', params, inputs: {blob: {kind: 'Blob'}}, outputs: {out: {kind: 'Text'}}, async run(ctx) {
     note(ctx);
     ctx.write('out', readFileSync(ctx.inputs.blob, 'utf8') + '|' + ctx.upstream.blob[0].id);
   }},
-  {type: 'toy-flaky', outputs: {out: num}, async run(ctx) {
+  {type: 'toy-flaky', params, outputs: {out: num}, async run(ctx) {
     note(ctx);
     const attempts = readFileSync(ctx.params.log, 'utf8').split('\\n').filter((l) => l === ctx.id).length;
     if (attempts <= ctx.params.failures) throw new Error('flaky attempt ' + attempts);

@@ -1,0 +1,107 @@
+/** `distillery cache ls|verify|gc`: inspect, check and bound the cache. */
+import {resolve} from 'node:path';
+import type {Command, CommandIO} from './command.js';
+import {EXIT} from './command.js';
+import {parseOptions} from './parse-options.js';
+import {resolveCacheDir} from './cache-dir.js';
+import {formatByteSize, parseByteSize} from '../../cache/byte-size.js';
+
+const HELP = `Usage: distillery cache <ls|verify|gc> [options]
+
+  ls                     list entries: key, node id, type, size, age
+  verify [--repair]      re-hash every file of every entry; exit 1 if any entry is bad (--repair removes them)
+  gc [--max-size SIZE] [--keep PIPELINE]... [PIPELINE...]
+                         keep every entry the given pipelines reference; remove the others, least recently used
+                         first, until the cache is at most SIZE (e.g. 10G, 500M); with pipelines but no --max-size,
+                         remove everything they do not reference. Always cleans abandoned temp folders and dead locks.
+
+Options:
+  --cache-dir DIR        cache location (default: $DISTILLERY_CACHE, else .distillery/cache)
+
+Exit codes: 0 ok, 1 verify found bad entries, 2 bad input.
+`;
+
+function age(from: Date, now: number): string {
+  const s = Math.max(0, (now - from.getTime()) / 1000);
+  if (s < 120) return `${Math.round(s)}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172_800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86_400)}d`;
+}
+
+async function run(args: readonly string[], io: CommandIO): Promise<number> {
+  const parsed = parseOptions({
+    args: [...args],
+    allowPositionals: true,
+    options: {
+      'cache-dir': {type: 'string'},
+      'max-size': {type: 'string'},
+      keep: {type: 'string', multiple: true},
+      repair: {type: 'boolean'},
+    },
+  });
+  if (!parsed.ok) {
+    io.stderr.write(`distillery cache: ${parsed.message}\n\n${HELP}`);
+    return EXIT.badInput;
+  }
+  const {values, positionals} = parsed.value;
+  const [sub, ...rest] = positionals;
+  const bad = (message: string): number => {
+    io.stderr.write(`distillery cache: ${message}\n\n${HELP}`);
+    return EXIT.badInput;
+  };
+  if (sub !== 'ls' && sub !== 'verify' && sub !== 'gc') return bad(`expected ls, verify or gc, got ${sub ?? 'nothing'}`);
+  if (sub !== 'gc' && (rest.length > 0 || values.keep !== undefined || values['max-size'] !== undefined)) {
+    return bad(`${sub} takes no pipelines or gc options`);
+  }
+  const maxBytes = values['max-size'] === undefined ? undefined : parseByteSize(values['max-size']);
+  if (values['max-size'] !== undefined && maxBytes === undefined) return bad(`--max-size: cannot read '${values['max-size']}' as a size`);
+
+  const {LocalStore} = await import('../../cache/local-store.js');
+  const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd));
+  switch (sub) {
+    case 'ls': {
+      const now = Date.now();
+      const entries = await store.list();
+      for (const e of entries.sort((a, b) => a.nodeId.localeCompare(b.nodeId))) {
+        io.stdout.write(`${e.key}  ${formatByteSize(e.size).padStart(6)}  ${age(new Date(e.createdAt), now).padStart(4)}  ${e.type}  ${e.nodeId}\n`);
+      }
+      const total = entries.reduce((s, e) => s + e.size, 0);
+      io.stdout.write(`${entries.length} entries, ${formatByteSize(total)} in ${store.location}\n`);
+      return EXIT.ok;
+    }
+    case 'verify': {
+      const report = await store.verify({repair: values.repair === true});
+      for (const p of report.problems) io.stdout.write(`BAD ${p.key}: ${p.reason}${values.repair === true ? ' (removed)' : ''}\n`);
+      io.stdout.write(`${report.checked} entries checked, ${report.problems.length} bad\n`);
+      return report.problems.length > 0 ? EXIT.nodeFailed : EXIT.ok;
+    }
+    case 'gc': {
+      const pipelines = [...(values.keep ?? []), ...rest];
+      let keep: Set<string> | undefined;
+      if (pipelines.length > 0) {
+        const {analyzePipeline} = await import('../analyze-pipeline.js');
+        keep = new Set();
+        for (const file of pipelines) {
+          const analyzed = await analyzePipeline(resolve(io.cwd, file), {env: io.env, cwd: io.cwd});
+          if (!analyzed.ok) {
+            const {renderDiagnostics} = await import('../diagnostic.js');
+            io.stderr.write(renderDiagnostics(analyzed.error, {color: io.stderr.isTTY === true}));
+            return EXIT.badInput;
+          }
+          for (const node of analyzed.value.nodes.values()) keep.add(node.key);
+        }
+      }
+      const report = await store.gc({...(keep === undefined ? {} : {keep}), ...(maxBytes === undefined ? {} : {maxBytes})});
+      io.stdout.write(
+        `removed ${report.removed.length} entries (${formatByteSize(report.freedBytes)}), ${formatByteSize(report.remainingBytes)} left` +
+          (report.strayRemoved > 0 ? `; cleaned ${report.strayRemoved} abandoned temp folders/locks` : '') +
+          '\n',
+      );
+      return EXIT.ok;
+    }
+  }
+}
+
+const command: Command = {summary: 'list, verify and garbage-collect the cache', help: HELP, run};
+export default command;
