@@ -141,9 +141,11 @@ export function decodeBatches(batches: readonly Cifar10Batch[], limit?: number):
   );
   let i = 0;
   for (const batch of batches) {
-    for (let r = 0; r < batch.bytes.length / RECORD && i < n; r++, i++) {
+    const src = batch.bytes;
+    const records = src.length / RECORD;
+    for (let r = 0; r < records && i < n; r++, i++) {
       const base = r * RECORD;
-      const label = batch.bytes[base] ?? 0;
+      const label = src[base] ?? 0;
       if (label >= CIFAR10_CLASSES.length) {
         throw new DataError({
           reason: 'data-corrupt',
@@ -157,7 +159,7 @@ export function decodeBatches(batches: readonly Cifar10Batch[], limit?: number):
       for (let c = 0; c < 3; c++) {
         const table = tables[c] as Float32Array;
         const plane = base + 1 + c * PLANE;
-        for (let p = 0; p < PLANE; p++) x[out + p * 3 + c] = table[batch.bytes[plane + p] ?? 0] ?? 0;
+        for (let p = 0; p < PLANE; p++) x[out + p * 3 + c] = table[src[plane + p] as number] as number;
       }
     }
   }

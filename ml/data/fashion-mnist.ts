@@ -97,7 +97,7 @@ export async function loadFashionMnist(options: FashionMnistOptions): Promise<Da
   }
   const table = Float32Array.from({length: 256}, (_, v) => (v / 255 - stats.mean) / stats.std);
   const x = new Float32Array(pixels.length);
-  for (let i = 0; i < pixels.length; i++) x[i] = table[pixels[i] ?? 0] ?? 0;
+  for (let i = 0; i < pixels.length; i++) x[i] = table[pixels[i] as number] as number;
   return {
     x,
     y,

@@ -1,0 +1,10 @@
+/**
+ * Runs every benchmark module in turn (`npm run bench`). Each module exports `bench(report)`; add new ones here.
+ */
+import {bench as dataIo} from './data-io.bench.js';
+
+const benches: readonly ((report: (line: string) => void) => Promise<void>)[] = [dataIo];
+
+for (const run of benches) {
+  await run((line) => process.stdout.write(line + '\n'));
+}
