@@ -58,9 +58,14 @@ function buildVariants(spec: PipelineSpec, instances: readonly PlannedNode[], or
       if (i < 0) break;
     }
   }
+  const gridSpecific = (id: string): boolean => Object.keys(byId.get(id)?.grid ?? {}).length > 0;
   return combos.map((grid, i) => {
     const nodes = members[i] ?? [];
-    return {grid, nodes, terminals: nodes.filter((id) => (dependents.get(id)?.length ?? 0) === 0)};
+    if (used.length === 0) return {grid, nodes, terminals: nodes.filter((id) => (dependents.get(id)?.length ?? 0) === 0)};
+    // With a grid, a variant's results are those of its own (grid-specific) instances that feed no other instance of the
+    // variant; shared nodes downstream of it (a report gathering `eval[*]`) belong to every variant and say nothing about one.
+    const mine = new Set(nodes.filter(gridSpecific));
+    return {grid, nodes, terminals: [...mine].filter((id) => !(dependents.get(id) ?? []).some((d) => mine.has(d)))};
   });
 }
 

@@ -72,7 +72,14 @@ export function expand(input: ExpandInput): Expansion {
     if (node === undefined) continue;
     // The grid variables of a node: those its own values use, plus those of everything upstream.
     const {grid: vars, broken} = resolver.gridOfValue(node.with, ['nodes', name, 'with']);
-    for (const i of checked ?? []) for (const c of i.connections) for (const v of gridVars.get(c.upstream) ?? []) vars.add(v);
+    // A `name[*]` connection gathers every instance of `name`, across its repeats and across the grid variables this
+    // node does not use itself, so those variables are not inherited (a report over `eval[*]` is one instance).
+    for (const i of checked ?? []) {
+      for (const c of i.connections) {
+        if (c.index === '*') continue;
+        for (const v of gridVars.get(c.upstream) ?? []) vars.add(v);
+      }
+    }
     const sortedVars = [...vars].sort();
     gridVars.set(name, sortedVars);
     if (registered === undefined || broken) continue;
@@ -107,11 +114,22 @@ export function expand(input: ExpandInput): Expansion {
           const fromPort: string[] = [];
           for (const c of port.connections) {
             const up = spec.nodes.get(c.upstream);
-            const upGrid = project(grid, gridVars.get(c.upstream) ?? []);
-            const indices = c.index === '*' ? Array.from({length: up?.repeat ?? 1}, (_, i) => i) : [c.index];
-            for (const i of indices) {
-              from.push(instanceId(c.upstream, (up?.repeat ?? 1) > 1 ? i : undefined, upGrid));
+            const upVars = gridVars.get(c.upstream) ?? [];
+            const repeated = (up?.repeat ?? 1) > 1;
+            if (c.index !== '*') {
+              from.push(instanceId(c.upstream, repeated ? c.index : undefined, project(grid, upVars)));
               fromPort.push(c.fromPort);
+              continue;
+            }
+            // Gather: the upstream's values for variables this node shares are fixed; the others run over the grid.
+            const shared = project(grid, upVars.filter((v) => sortedVars.includes(v)));
+            const free = upVars.filter((v) => !sortedVars.includes(v));
+            for (const rest of assignments(free, spec.grid)) {
+              const upGrid = project({...shared, ...rest}, upVars);
+              for (let i = 0; i < (up?.repeat ?? 1); i++) {
+                from.push(instanceId(c.upstream, repeated ? i : undefined, upGrid));
+                fromPort.push(c.fromPort);
+              }
             }
           }
           plannedInputs.push({port: port.port, from, fromPort, many: port.many});
