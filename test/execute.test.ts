@@ -1,14 +1,19 @@
 /** Execution: the executor on hand-built plans, and the `run` / `results` commands on real pipelines. */
 import {after, describe, it} from 'node:test';
 import assert from 'node:assert/strict';
-import {readFile} from 'node:fs/promises';
+import {spawn} from 'node:child_process';
+import type {ChildProcess} from 'node:child_process';
+import {readdir, readFile, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
+import {fileURLToPath} from 'node:url';
 import {LocalStore} from '../cache/local-store.js';
 import {execute} from '../runner/executor.js';
 import type {ExecuteOptions} from '../runner/executor.js';
 import {DevicePool, parseNvidiaSmi} from '../runner/device-pool.js';
 import type {RunEvent} from '../runner/events.js';
 import type {Plan} from '../runner/plan.js';
+import type {RunSummary} from '../runner/run-record.js';
+import {analyzePipeline} from '../runner/analyze-pipeline.js';
 import {makePlan, makeRig} from './execute-rig.js';
 import type {Rig, ToySpec} from './execute-rig.js';
 
@@ -173,5 +178,166 @@ describe('device pool', () => {
     assert.deepEqual((await DevicePool.create({planGpus: ['2'], detect})).gpus, ['2']);
     assert.deepEqual((await DevicePool.create({detect, jobs: 3})).gpus, ['7']);
     assert.equal((await DevicePool.create({detect, jobs: 3})).cpuSlots, 3);
+  });
+});
+
+// ---- Real pipelines: the front-end plus the executor in-process, and the CLI as a spawned process. ----
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+/** A grid pipeline of toy nodes: `src` shared by all variants, `add` per grid value, `sum` gathering per variant. */
+function pipelineYaml(r: Rig, opts: {value?: number; adds?: number[]; sleepMs?: number; fail?: boolean} = {}): string {
+  const log = JSON.stringify(r.log);
+  return `name: toy
+imports: [./toy-nodes.mjs]
+grid:
+  add: ${JSON.stringify(opts.adds ?? [1, 2])}
+nodes:
+  src:
+    type: toy-source
+    with: {value: ${opts.value ?? 1}, log: ${log}}
+  add:
+    type: toy-add
+    in: {a: src}
+    with: {add: "\${grid.add}", log: ${log}, sleepMs: ${opts.sleepMs ?? 0}, fail: ${opts.fail === true}}
+`;
+}
+
+async function analyzeIn(r: Rig, yaml: string): Promise<Plan> {
+  await writeFile(join(r.dir, 'p.yaml'), yaml);
+  const analyzed = await analyzePipeline(join(r.dir, 'p.yaml'), {cwd: r.dir});
+  if (!analyzed.ok) throw new Error(JSON.stringify(analyzed.error));
+  return analyzed.value;
+}
+
+interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Spawns the CLI from the sources in the rig's folder; `onStart` gets the child (to signal it). */
+function cli(r: Rig, args: readonly string[], onStart?: (child: ChildProcess) => void): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, join(REPO, 'runner/cli-main.ts'), ...args], {
+      cwd: r.dir,
+      env: {...process.env, DISTILLERY_CACHE: '', DISTILLERY_BACKEND: 'cpu'},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => resolve({code, signal, stdout, stderr}));
+    onStart?.(child);
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((res) => setTimeout(res, 25));
+  }
+}
+
+async function openStore(r: Rig): Promise<LocalStore> {
+  return LocalStore.open(join(r.dir, '.distillery', 'cache'));
+}
+
+describe('real pipelines', () => {
+  it('recomputes only the variants whose grid value changed, and everything below a changed upstream param', async () => {
+    const r = await rig();
+    const store = await LocalStore.open(join(r.dir, 'cache'));
+    const go = async (yaml: string) => (await execute(await analyzeIn(r, yaml), store, {jobs: 2}, () => undefined)).counts;
+    assert.deepEqual(await go(pipelineYaml(r)), {ran: 3, cached: 0, failed: 0, skipped: 0});
+    assert.deepEqual(await go(pipelineYaml(r)), {ran: 0, cached: 3, failed: 0, skipped: 0});
+    assert.deepEqual(await go(pipelineYaml(r, {adds: [1, 3]})), {ran: 1, cached: 2, failed: 0, skipped: 0});
+    assert.deepEqual((await r.computed()).slice(3), ['add{add=3}']);
+    assert.deepEqual(await go(pipelineYaml(r, {value: 5, adds: [1, 3]})), {ran: 3, cached: 0, failed: 0, skipped: 0});
+  });
+
+  it('run --json emits JSON lines, writes a run record, and results tabulates the variants', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r));
+    const first = await cli(r, ['run', 'p.yaml', '--json', '--jobs', '2', '--summary', 'out/summary.json']);
+    assert.equal(first.code, 0, first.stderr);
+    const events = first.stdout.trim().split('\n').map((l) => JSON.parse(l) as RunEvent);
+    assert.equal(events[0]?.type, 'run-started');
+    assert.equal(events.at(-1)?.type, 'run-finished');
+    assert.equal(events.filter((e) => e.type === 'node-succeeded').length, 3);
+    const summary = JSON.parse(await readFile(join(r.dir, 'out/summary.json'), 'utf8')) as RunSummary;
+    assert.equal(summary.status, 'ok');
+    assert.match(summary.runId, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-[0-9a-f]{4}$/);
+    assert.deepEqual(summary.nodes.map((n) => [n.id, n.status]).sort(), [['add{add=1}', 'ran'], ['add{add=2}', 'ran'], ['src', 'ran']]);
+    const runs = await readdir(join(r.dir, '.distillery', 'runs'));
+    assert.equal(runs.length, 1);
+    assert.ok((await readFile(join(r.dir, '.distillery', 'runs', runs[0] ?? '', 'events.jsonl'), 'utf8')).includes('"node-succeeded"'));
+
+    const md = await cli(r, ['results', 'p.yaml']);
+    assert.equal(md.code, 0, md.stderr);
+    assert.equal(md.stdout, '| add | add.score | status |\n| --- | --- | --- |\n| 1 | 2 | done |\n| 2 | 3 | done |\n');
+    const csv = await cli(r, ['results', 'p.yaml', '--format', 'csv', '--set', 'grid.add=[2,7]']);
+    assert.equal(csv.stdout, 'add,add.score,status\n2,3,done\n7,,1 missing\n');
+  });
+
+  it('a failing node: exit 1, the message in the final summary, the stack only in the run record', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {fail: true}));
+    const result = await cli(r, ['run', 'p.yaml', '--jobs', '1']);
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /Failed \(1\):\n {2}add\{add=1\}: toy failure in add\{add=1\}/);
+    assert.match(result.stdout, /Skipped \(1\):\n {2}add\{add=2\}: not started after an earlier failure/);
+    assert.doesNotMatch(result.stdout + result.stderr, /toy-nodes\.mjs:/);
+    const runs = await readdir(join(r.dir, '.distillery', 'runs'));
+    const summary = JSON.parse(await readFile(join(r.dir, '.distillery', 'runs', runs[0] ?? '', 'summary.json'), 'utf8')) as RunSummary;
+    assert.match(summary.nodes.find((n) => n.status === 'failed')?.stack ?? '', /toy-nodes\.mjs/);
+    const bad = await cli(r, ['run', 'missing.yaml']);
+    assert.equal(bad.code, 2);
+  });
+
+  it('kill -9 of the runner mid-run leaves a consistent cache; the rerun finishes', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {sleepMs: 1_500}));
+    const killed = await cli(r, ['run', 'p.yaml', '--jobs', '2'], (child) => {
+      void waitFor(async () => (await r.computed()).some((id) => id.startsWith('add'))).then(() => child.kill('SIGKILL'));
+    });
+    assert.equal(killed.signal, 'SIGKILL');
+    const store = await openStore(r);
+    assert.deepEqual((await store.verify()).problems, []);
+    assert.deepEqual((await store.list()).map((e) => e.nodeId), ['src']);
+    // Same file, same keys: the rerun pays the interrupted nodes' sleep once more.
+    const rerun = await cli(r, ['run', 'p.yaml', '--jobs', '2']);
+    assert.equal(rerun.code, 0, rerun.stderr);
+    assert.match(rerun.stdout, /ok: 2 ran, 1 cached/);
+    assert.deepEqual((await store.verify()).problems, []);
+    assert.deepEqual(await readdir(join(r.dir, '.distillery', 'cache', 'tmp')), []);
+  });
+
+  it('Ctrl-C exits 130 with nothing half-written', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {sleepMs: 10_000}));
+    const interrupted = await cli(r, ['run', 'p.yaml', '--jobs', '2'], (child) => {
+      void waitFor(async () => (await r.computed()).some((id) => id.startsWith('add'))).then(() => child.kill('SIGINT'));
+    });
+    assert.equal(interrupted.code, 130, interrupted.stderr);
+    const store = await openStore(r);
+    assert.deepEqual((await store.list()).map((e) => e.nodeId), ['src']);
+    assert.deepEqual(await readdir(join(r.dir, '.distillery', 'cache', 'tmp')), []);
+    const runs = await readdir(join(r.dir, '.distillery', 'runs'));
+    const summary = JSON.parse(await readFile(join(r.dir, '.distillery', 'runs', runs[0] ?? '', 'summary.json'), 'utf8')) as RunSummary;
+    assert.equal(summary.status, 'interrupted');
+  });
+
+  it('two concurrent runners on one cache compute each key once', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {sleepMs: 300, adds: [1, 2, 3]}));
+    const [a, b] = await Promise.all([cli(r, ['run', 'p.yaml', '--jobs', '2']), cli(r, ['run', 'p.yaml', '--jobs', '2'])]);
+    assert.deepEqual([a.code, b.code], [0, 0], a.stderr + b.stderr);
+    const computed = await r.computed();
+    assert.deepEqual([...computed].sort(), ['add{add=1}', 'add{add=2}', 'add{add=3}', 'src']);
   });
 });
