@@ -1,0 +1,54 @@
+/**
+ * Reads past run records (`<cwd>/.distillery/runs/<run-id>/summary.json`, written by `distillery run`) to find, for
+ * each instance id, what it was keyed by the last time it appeared, so `plan --explain` can say what changed.
+ */
+import {readdir, readFile} from 'node:fs/promises';
+import {join} from 'node:path';
+import type {KeyParts} from './plan.js';
+import {runsDir} from './run-record.js';
+
+/** What a past run recorded about one instance. */
+export interface RecordedInstance {
+  readonly runId: string;
+  readonly key: string;
+  readonly keyParts: KeyParts;
+  /** `cached`, `ran`, `failed` or `skipped`, as recorded. */
+  readonly status: string;
+}
+
+function isRecordedNode(value: unknown): value is {id: string; key: string; keyParts: KeyParts; status: string} {
+  const v = value as {id?: unknown; key?: unknown; keyParts?: unknown; status?: unknown} | null;
+  return v !== null && typeof v === 'object' && typeof v.id === 'string' && typeof v.key === 'string' &&
+    v.keyParts !== null && typeof v.keyParts === 'object' && typeof v.status === 'string';
+}
+
+/**
+ * For each id in `ids`, the most recent run record that contains it. Run ids sort chronologically, so records are
+ * read newest first and reading stops once every id is found. Unreadable or malformed records are skipped: history
+ * only improves explanations, it never blocks planning.
+ */
+export async function lastRecorded(cwd: string, ids: ReadonlySet<string>): Promise<Map<string, RecordedInstance>> {
+  const found = new Map<string, RecordedInstance>();
+  let runIds: string[];
+  try {
+    runIds = (await readdir(runsDir(cwd), {withFileTypes: true})).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return found;
+  }
+  for (const runId of runIds.sort().reverse()) {
+    if (found.size === ids.size) break;
+    let summary: unknown;
+    try {
+      summary = JSON.parse(await readFile(join(runsDir(cwd), runId, 'summary.json'), 'utf8'));
+    } catch {
+      continue;
+    }
+    const nodes = (summary as {nodes?: unknown} | null)?.nodes;
+    if (!Array.isArray(nodes)) continue;
+    for (const node of nodes) {
+      if (!isRecordedNode(node) || !ids.has(node.id) || found.has(node.id)) continue;
+      found.set(node.id, {runId, key: node.key, keyParts: node.keyParts, status: node.status});
+    }
+  }
+  return found;
+}
