@@ -40,10 +40,10 @@ export async function readTarGz(path: string, want: (name: string) => boolean): 
   return parser.finish();
 }
 
-/** Reads the members of an in-memory (already gunzipped) tar; used by tests and small archives. */
-export function readTar(bytes: Uint8Array, want: (name: string) => boolean): TarMember[] {
+/** Reads the members of an in-memory (already gunzipped) tar, given whole or as chunks split anywhere. */
+export function readTar(bytes: Uint8Array | Iterable<Uint8Array>, want: (name: string) => boolean): TarMember[] {
   const parser = new TarParser(want);
-  parser.push(bytes);
+  for (const chunk of bytes instanceof Uint8Array ? [bytes] : bytes) parser.push(chunk);
   return parser.finish();
 }
 
