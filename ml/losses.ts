@@ -1,44 +1,19 @@
 /**
  * Classification and distillation losses, written only with ops whose gradients are right at second order (they run
- * inside the unrolled inner loop of trajectory matching): the log-softmax is built from a max-shift that carries no
- * gradient, then exp / sum / log (the Exp gradient needs the registry fix in ml/grad-fixes.ts at second order).
+ * inside the unrolled inner loop of trajectory matching): the log-softmax of ml/ops.ts is built from a max-shift that
+ * carries no gradient, then exp / sum / log (the Exp gradient needs the registry fix in ml/grad-fixes.ts at second
+ * order).
  *
  * All reductions are means over the batch: cross-entropy averages -log p(label) over samples; the KD term is
  * KL-divergence summed over classes and averaged over samples ("batchmean"), NOT averaged over samples x classes,
  * which would make it C times smaller (a known pitfall of some PyTorch KD code).
  */
 import * as tf from '@tensorflow/tfjs';
+import {logSoftmax, stopGradient} from './ops.js';
 
-/**
- * The row-wise max of `x` (keepDims) as a constant: its gradient is zero. log-softmax is shift-invariant, so shifting
- * by a constant is exact, keeps exp from overflowing, and keeps max's mask gradient off the tape.
- */
-const constantRowMax = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-  const x = args[0] as tf.Tensor;
-  return {value: tf.max(x, -1, true), gradFunc: () => tf.zerosLike(x)};
-}) as (x: tf.Tensor) => tf.Tensor;
-
-/** log softmax over the last axis: z - log(sum(exp(z))) with z = x - max(x). */
-export function logSoftmax(logits: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => {
-    const z = tf.sub(logits, constantRowMax(logits));
-    return tf.sub(z, tf.log(tf.sum(tf.exp(z), -1, true))) as tf.Tensor2D;
-  });
-}
-
-/** softmax over the last axis, as exp(logSoftmax). */
-export function softmax(logits: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => tf.exp(logSoftmax(logits)) as tf.Tensor2D);
-}
-
-/**
- * Treats `t` as a constant: same value, zero gradient. tfjs has no stopGradient op; this custom gradient is one.
- * Used for teacher logits, so no gradient reaches the teacher or (through it) the images.
- */
-export const stopGradient = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-  const t = args[0] as tf.Tensor;
-  return {value: tf.clone(t), gradFunc: () => tf.zerosLike(t)};
-}) as <T extends tf.Tensor>(t: T) => T;
+// The softmax family lives in ml/ops.ts (one second-order-correct implementation for the whole code base); it is
+// re-exported here because losses are where callers look for it.
+export {logSoftmax, softmax, stopGradient} from './ops.js';
 
 /** Mean over the batch of -log softmax(logits)[label]. `labels` are int32 class indices [B]. */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
