@@ -6,7 +6,7 @@
 import type {InputPort, NodeDefinition} from '../nodes/api.js';
 import type {Diagnostic, SupplementalLocation} from './diagnostic.js';
 import {errorAt} from './diagnostic.js';
-import {didYouMeanHint} from './did-you-mean.js';
+import {didYouMean, didYouMeanHint} from './did-you-mean.js';
 import type {PipelineLocator} from './pipeline-document.js';
 import type {InputRef, NodeSpec, PipelineSpec} from './pipeline-spec.js';
 import type {NodeTypeRegistry, RegisteredType} from './registry.js';
@@ -256,6 +256,8 @@ export function checkConnections(spec: PipelineSpec, registry: NodeTypeRegistry,
     if (own !== undefined) {
       for (const [port, inPort] of Object.entries(own.inputs ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
         if (inPort.optional === true || node.inputs.some((i) => i.port === port)) continue;
+        // A misspelt port is already reported with this port as its suggestion; saying it is missing adds nothing.
+        if (node.inputs.some((i) => own.inputs?.[i.port] === undefined && didYouMean(i.port, Object.keys(own.inputs ?? {})) === port)) continue;
         diagnostics.push(
           errorAt('missing-input', locator.key(['nodes', node.name]), `${describeType(node)} needs input "${port}" (${inPort.kind}${inPort.many ? ' list' : ''})`,
             `connect it: in: {${port}: <node>${inPort.many ? '[*]' : ''}}`),

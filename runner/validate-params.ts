@@ -12,7 +12,7 @@ import type {Result} from './result.js';
 import {fail, ok} from './result.js';
 import {dottedPath, schemaDiagnostics, showValue} from './schema-errors.js';
 
-const ajv = new Ajv({allErrors: true, useDefaults: true, strict: false});
+const ajv = new Ajv({allErrors: true, verbose: true, useDefaults: true, strict: false});
 const compiled = new WeakMap<NodeDefinition, Result<ValidateFunction, string>>();
 
 function validatorOf(definition: NodeDefinition): Result<ValidateFunction, string> {

@@ -16,7 +16,7 @@ function reasonFor(path: DataPath, keyword: string): DiagnosticReason {
 
 /** Validates `data` (the pipeline as plain JS) and returns every problem, located. */
 export function validatePipelineSchema(data: unknown, locator: PipelineLocator): Diagnostic[] {
-  compiled ??= new Ajv({allErrors: true, strict: true, allowUnionTypes: true}).compile(PIPELINE_SCHEMA);
+  compiled ??= new Ajv({allErrors: true, verbose: true, strict: true, allowUnionTypes: true}).compile(PIPELINE_SCHEMA);
   if (compiled(data)) return [];
   return schemaDiagnostics(compiled.errors ?? [], data, {
     locator,
