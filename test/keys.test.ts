@@ -1,0 +1,104 @@
+/** Canonical JSON, keys, seeds, did-you-mean, and the published pipeline schema. */
+import {describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {readFile} from 'node:fs/promises';
+import {canonicalJson} from '../runner/canonical-json.js';
+import {computeKey, getHasher, instanceSeed} from '../runner/keys.js';
+import {didYouMean, editDistance} from '../runner/did-you-mean.js';
+import {instanceId} from '../runner/instance-id.js';
+import {PIPELINE_SCHEMA} from '../runner/pipeline-schema.js';
+import type {KeyParts} from '../runner/plan.js';
+
+function canonical(value: unknown): string {
+  const result = canonicalJson(value);
+  assert.ok(result.ok, 'expected canonical JSON');
+  return result.value;
+}
+
+describe('canonical JSON', () => {
+  test('sorts keys at every depth and drops undefined members', () => {
+    assert.equal(canonical({b: 1, a: {d: [1, {z: 1, y: 2}], c: undefined}}), '{"a":{"d":[1,{"y":2,"z":1}]},"b":1}');
+  });
+
+  test('normalises numbers: -0 is 0, integers have no exponent, 1.0 is 1', () => {
+    assert.equal(canonical([-0, 1e21, 1.0, 0.1, -2.5e-7, 2 ** 53]), '[0,1000000000000000000000,1,0.1,-2.5e-7,9007199254740992]');
+  });
+
+  test('rejects NaN, infinities, undefined in lists and non-plain objects, saying where', () => {
+    assert.deepEqual(canonicalJson({a: [1, NaN]}), {ok: false, error: {path: ['a', 1], reason: 'not-finite'}});
+    assert.deepEqual(canonicalJson({a: Infinity}), {ok: false, error: {path: ['a'], reason: 'not-finite'}});
+    assert.deepEqual(canonicalJson([undefined]), {ok: false, error: {path: [0], reason: 'undefined-in-array'}});
+    assert.deepEqual(canonicalJson({d: new Date(0)}), {ok: false, error: {path: ['d'], reason: 'unsupported-type'}});
+    assert.deepEqual(canonicalJson(10n), {ok: false, error: {path: [], reason: 'unsupported-type'}});
+  });
+
+  test('an own __proto__ key is an ordinary key', () => {
+    const value = JSON.parse('{"__proto__": {"x": 1}, "a": 2}') as unknown;
+    assert.equal(canonical(value), '{"__proto__":{"x":1},"a":2}');
+    assert.equal(canonical(Object.create(null)), '{}');
+  });
+});
+
+describe('keys and seeds', () => {
+  const parts: KeyParts = {
+    type: 't',
+    implementation: 'i',
+    params: {b: 1, a: 2},
+    seed: 3,
+    inputs: {x: ['k:out']},
+    environment: {backend: 'cpu', tfjs: '4.22.0'},
+  };
+
+  test('a key is 16 hex digits, independent of member order, sensitive to every part', async () => {
+    const hasher = await getHasher();
+    const key = computeKey(hasher, parts);
+    assert.match(key, /^[0-9a-f]{16}$/);
+    assert.equal(computeKey(hasher, {...parts, params: {a: 2, b: 1}}), key);
+    for (const changed of [
+      {...parts, type: 'u'},
+      {...parts, implementation: 'j'},
+      {...parts, params: {a: 2, b: 1.5}},
+      {...parts, seed: 4},
+      {...parts, inputs: {x: ['k2:out']}},
+      {...parts, environment: {backend: 'wasm', tfjs: '4.22.0'}},
+    ]) {
+      assert.notEqual(computeKey(hasher, changed), key);
+    }
+  });
+
+  test('hashBytes pads to 16 hex digits and agrees with hashString on the same bytes', async () => {
+    const hasher = await getHasher();
+    assert.equal(hasher.hashBytes(new TextEncoder().encode('abc')), hasher.hashString('abc'));
+    assert.match(hasher.hashBytes(new Uint8Array([])), /^[0-9a-f]{16}$/);
+  });
+
+  test('seeds are distinct per index and changed by the seed field', async () => {
+    const hasher = await getHasher();
+    const seeds = new Set(Array.from({length: 50}, (_, i) => instanceSeed(hasher, 'expert', i, undefined)));
+    assert.equal(seeds.size, 50);
+    assert.equal(instanceSeed(hasher, 'expert', 0, undefined), instanceSeed(hasher, 'expert', 0, undefined));
+    assert.notEqual(instanceSeed(hasher, 'expert', 0, 1), instanceSeed(hasher, 'expert', 0, undefined));
+  });
+});
+
+describe('names', () => {
+  test('instance ids sort grid keys and write values as canonical JSON', () => {
+    assert.equal(instanceId('a', undefined, {}), 'a');
+    assert.equal(instanceId('a', 2, {}), 'a[2]');
+    assert.equal(instanceId('a', undefined, {b: 'x', A: 1.0}), 'a{A=1,b="x"}');
+    assert.equal(instanceId('a', 0, {T: 3}), 'a[0]{T=3}');
+  });
+
+  test('did-you-mean finds typos (transpositions included) and stays quiet otherwise', () => {
+    assert.equal(editDistance('wiht', 'with'), 1);
+    assert.equal(editDistance('kitten', 'sitting'), 3);
+    assert.equal(didYouMean('trainExpret', ['trainExpert', 'trainTeacher']), 'trainExpert');
+    assert.equal(didYouMean('loadcifar', ['loadCIFAR']), 'loadCIFAR');
+    assert.equal(didYouMean('zzz', ['with', 'type']), undefined);
+  });
+
+  test('docs/pipeline.schema.json is the schema the validator uses', async () => {
+    const published = JSON.parse(await readFile(new URL('../docs/pipeline.schema.json', import.meta.url), 'utf8')) as unknown;
+    assert.deepEqual(published, PIPELINE_SCHEMA, 'regenerate docs/pipeline.schema.json from runner/pipeline-schema.ts');
+  });
+});
