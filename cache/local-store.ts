@@ -11,8 +11,9 @@
  */
 import {hostname} from 'node:os';
 import {join, relative, sep} from 'node:path';
-import {mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile} from 'node:fs/promises';
+import {mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises';
 import {randomBytes} from 'node:crypto';
+import {existsSync, readFileSync, statSync, utimesSync} from 'node:fs';
 import type {
   CacheEntry,
   CacheLookup,
@@ -125,22 +126,45 @@ export class LocalStore implements CacheStore {
 
   async get(key: string, options: {readonly touch?: boolean} = {}): Promise<CacheLookup> {
     const dir = this.#entryDir(key);
-    const manifest = await this.#readManifest(key, dir);
-    if (manifest === 'missing manifest') {
-      // A folder without a manifest cannot be produced by a commit; anything there is debris.
-      const exists = await stat(dir).then(() => true, () => false);
-      if (!exists) return {status: 'miss'};
+    // The hit path uses synchronous calls on purpose: a no-op run does thousands of tiny reads, and going through the
+    // libuv thread pool costs more per call than the read itself (each blocks the loop for microseconds only).
+    let manifest: Manifest | string;
+    try {
+      manifest = checkManifest(JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')), key);
+    } catch (error) {
+      const code = errno(error);
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        // A folder without a manifest cannot be produced by a commit; anything there is debris.
+        if (!existsSync(dir)) return {status: 'miss'};
+        manifest = 'missing manifest';
+      } else {
+        manifest = code === undefined ? 'manifest is not valid JSON' : `unreadable manifest (${code})`;
+      }
     }
-    const reason = typeof manifest === 'string' ? manifest : await this.#checkSizes(dir, manifest.files);
+    const reason = typeof manifest === 'string' ? manifest : this.#checkSizesSync(dir, manifest.files);
     if (reason !== undefined || typeof manifest === 'string') {
       await this.remove(key);
       return {status: 'corrupt', reason: reason ?? 'bad manifest'};
     }
     if (options.touch !== false) {
       const now = new Date();
-      await utimes(join(dir, USED_FILE), now, now).catch(() => writeFile(join(dir, USED_FILE), '').catch(() => undefined));
+      try {
+        utimesSync(join(dir, USED_FILE), now, now);
+      } catch {
+        await writeFile(join(dir, USED_FILE), '').catch(() => undefined);
+      }
     }
     return {status: 'hit', entry: {key, dir, manifest}};
+  }
+
+  /** Synchronous twin of #checkSizes for the hit path. */
+  #checkSizesSync(dir: string, files: readonly ManifestFile[]): string | undefined {
+    for (const f of files) {
+      const s = statSync(join(dir, f.path), {throwIfNoEntry: false});
+      if (s === undefined) return `${f.path}: missing`;
+      if (s.size !== f.size) return `${f.path}: size ${s.size}, expected ${f.size}`;
+    }
+    return undefined;
   }
 
   async stage(key: string): Promise<Staging> {

@@ -7,6 +7,7 @@
  * starts after one fails (running ones finish); `keepGoing` runs everything not downstream of a failure.
  */
 import {hostname} from 'node:os';
+import {setMaxListeners} from 'node:events';
 import type {CacheEntry, CacheStore, HeldLock} from '../cache/store.js';
 import type {JsonObject} from '../nodes/api.js';
 import type {KeyParts, Plan, PlannedNode} from './plan.js';
@@ -77,6 +78,8 @@ class Interrupted extends Error {}
 export async function execute(plan: Plan, store: CacheStore, options: ExecuteOptions, emit: EventSink): Promise<ExecuteResult> {
   const started = performance.now();
   const signal = options.signal;
+  // Every instance waiting for a device or a lock listens to the signal: thousands are normal, not a leak.
+  if (signal !== undefined) setMaxListeners(0, signal);
   const pool =
     options.pool ??
     (await DevicePool.create({
