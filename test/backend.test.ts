@@ -145,6 +145,29 @@ describe('wasm training kernels match the cpu backend', () => {
     );
   });
 
+  for (const [i, axis] of [[0, 1, 2], [1, 2], [1], [3], [0, 2]].entries()) {
+    for (const kernel of ['Sum', 'Mean']) {
+      it(`${kernel} over axes ${axis.join(',')} (keepDims ${i % 2 === 0})`, async () => {
+        await assertSameOnBothBackends(kernel, {x: {shape: [3, 5, 4, 6], values: data([3, 5, 4, 6], 50 + i)}}, {axis, keepDims: i % 2 === 0});
+      });
+    }
+  }
+
+  for (const [i, c] of [
+    {x: [2, 6, 4, 3], size: 2, strides: 2, pad: 'valid'},
+    {x: [2, 7, 5, 3], size: 2, strides: 2, pad: 'valid'},
+    {x: [2, 6, 6, 3], size: 3, strides: 1, pad: 'same'},
+  ].entries()) {
+    it(`AvgPoolGrad ${c.size}x${c.size} stride ${c.strides} ${c.pad} on ${c.x.join('x')}`, async () => {
+      const info = tf.backend_util.computePool2DInfo(c.x as [number, number, number, number], c.size, c.strides, 1, c.pad as 'valid');
+      await assertSameOnBothBackends(
+        'AvgPoolGrad',
+        {dy: {shape: info.outShape, values: data(info.outShape, 60 + i)}, input: {shape: c.x, values: data(c.x, 70 + i)}},
+        {filterSize: c.size, strides: c.strides, pad: c.pad},
+      );
+    });
+  }
+
   it('a conv training step on wasm leaves no tensors behind', async () => {
     await withBackend(
       'wasm',
