@@ -88,6 +88,7 @@ export async function analyzePipeline(
     spec.imports.map((i) => ({specifier: i.specifier, location: locator.value(i.path)})),
     path.dirname(absolute),
     hasher,
+    [...spec.nodes.values()].flatMap((n) => (n.type === undefined ? [] : [n.type])),
   );
   diagnostics.push(...importDiagnostics);
 

@@ -88,18 +88,7 @@ async function importDefault(url: URL): Promise<unknown> {
   return module.default;
 }
 
-/**
- * Builds the registry for a pipeline whose file is in `baseDir`: built-ins first, then each import in order.
- * A module that cannot be found, throws while loading, or exports the wrong shape becomes a diagnostic located
- * at its `imports:` entry; so does a type name defined twice.
- */
-export async function buildRegistry(
-  imports: readonly ImportRequest[],
-  baseDir: string,
-  hasher: Hasher,
-): Promise<{registry: NodeTypeRegistry; diagnostics: Diagnostic[]}> {
-  const registry = new NodeTypeRegistry();
-  const diagnostics: Diagnostic[] = [];
+async function addBuiltins(registry: NodeTypeRegistry, hasher: Hasher): Promise<void> {
   const builtins = await import('../nodes/index.js');
   for (const definition of builtins.default) {
     const url = builtins.builtinModules[definition.type] ?? NODES_INDEX;
@@ -109,6 +98,23 @@ export async function buildRegistry(
       implementation: implementationOf(hasher, definition, fileURLToPath(url)),
     });
   }
+}
+
+/**
+ * Builds the registry for a pipeline whose file is in `baseDir`: each import in order, then the built-in types,
+ * but only when `wanted` names a type the imports do not define (built-in modules load TensorFlow.js, which a
+ * pipeline of user types, and `validate` of it, should not pay for). An imported type shadows a built-in of the
+ * same name. A module that cannot be found, throws while loading, or exports the wrong shape becomes a diagnostic
+ * located at its `imports:` entry; so does a type name two imports define.
+ */
+export async function buildRegistry(
+  imports: readonly ImportRequest[],
+  baseDir: string,
+  hasher: Hasher,
+  wanted: Iterable<string>,
+): Promise<{registry: NodeTypeRegistry; diagnostics: Diagnostic[]}> {
+  const registry = new NodeTypeRegistry();
+  const diagnostics: Diagnostic[] = [];
   const loaded = await Promise.all(
     imports.map(async (request) => {
       const file = path.resolve(baseDir, request.specifier);
@@ -139,15 +145,15 @@ export async function buildRegistry(
     for (const definition of entry.exported as NodeDefinition[]) {
       const added = registry.add({definition, module: entry.file, implementation: implementationOf(hasher, definition, entry.file)});
       if (!added) {
-        const other = registry.get(definition.type);
         diagnostics.push(
-          errorAt('duplicate-node-type', entry.request.location, `node type "${definition.type}" is already defined by ${
-            other?.module.startsWith(BUILTIN_PREFIX) ? 'the built-in types' : `"${path.basename(other?.module ?? '')}"`}`,
+          errorAt('duplicate-node-type', entry.request.location,
+            `node type "${definition.type}" is already defined by "${path.basename(registry.get(definition.type)?.module ?? '')}"`,
             'rename one of them'),
         );
       }
     }
   }
+  if ([...wanted].some((type) => registry.get(type) === undefined)) await addBuiltins(registry, hasher);
   return {registry, diagnostics};
 }
 

@@ -1,0 +1,168 @@
+/** The `validate`, `plan` and `graph` commands: in process through the CLI dispatcher, and two real CLI processes. */
+import {describe, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {spawnSync} from 'node:child_process';
+import {mkdir, writeFile} from 'node:fs/promises';
+import path from 'node:path';
+import {Writable} from 'node:stream';
+import {fileURLToPath} from 'node:url';
+import {main} from '../runner/cli.js';
+import {AnalyzeRig} from './analyze-rig.js';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+
+const PIPELINE = `name: tiny
+imports: [./toy.ts]
+grid: {f: [1, 2]}
+nodes:
+  src: {type: source, repeat: 2}
+  sc: {type: scale, in: {numbers: "src[0]"}, with: {factor: "\${grid.f}"}}
+  total: {type: sum, in: {parts: [sc, "src[1]"]}}
+`;
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+async function cli(rig: AnalyzeRig, args: string[]): Promise<{code: number; stdout: string; stderr: string}> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const code = await main(args, {stdout, stderr, cwd: rig.dir, env: {DISTILLERY_BACKEND: 'cpu'}});
+  return {code, stdout: stdout.text, stderr: stderr.text};
+}
+
+describe('validate', () => {
+  test('a valid pipeline: exit 0 and a one-line summary', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('p.yaml', PIPELINE);
+    assert.deepEqual(await cli(rig, ['validate', 'p.yaml']), {code: 0, stdout: 'ok: p.yaml: 6 node instances, 2 variants\n', stderr: ''});
+  });
+
+  test('problems: exit 2, rendered diagnostics on stderr; bad usage: exit 2', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('p.yaml', PIPELINE);
+    const bad = await cli(rig, ['validate', 'p.yaml', '--set', 'nodes.sc.with.factor=big']);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stdout, '');
+    assert.match(bad.stderr, /^error: command line:1:\d+ param "factor" must be a number, got string "big"/);
+    const usage = await cli(rig, ['validate']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /expected exactly one pipeline FILE/);
+  });
+});
+
+describe('plan', () => {
+  test('lists every instance in order with its status; --json has keys and variants', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('p.yaml', PIPELINE);
+    const text = await cli(rig, ['plan', 'p.yaml']);
+    assert.equal(text.code, 0);
+    assert.equal(
+      text.stdout,
+      [
+        'tiny: 6 instances, 0 cached, 6 to run',
+        '  run    src[0]      source',
+        '  run    src[1]      source',
+        '  run    sc{f=1}     scale',
+        '  run    sc{f=2}     scale',
+        '  run    total{f=1}  sum',
+        '  run    total{f=2}  sum',
+        '',
+      ].join('\n'),
+    );
+    const json = JSON.parse((await cli(rig, ['plan', 'p.yaml', '--json'])).stdout) as {nodes: {id: string; key: string; status: string}[]; variants: unknown[]};
+    assert.equal(json.nodes.length, 6);
+    assert.match(json.nodes[0]?.key ?? '', /^[0-9a-f]{16}$/);
+    assert.equal(json.variants.length, 2);
+  });
+
+  test('a key present in the cache shows as cached', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('p.yaml', PIPELINE);
+    const plan = await rig.plan('p.yaml');
+    const key = plan.nodes.get('src[0]')?.key ?? '';
+    const {LocalStore} = await import('../cache/local-store.js');
+    const store = await LocalStore.open(path.join(rig.dir, 'c'));
+    const staging = await store.stage(key);
+    await writeFile(path.join(staging.dir, 'numbers.json'), '[1]');
+    await staging.commit({
+      outputs: {numbers: {kind: 'Numbers', file: 'numbers.json', format: 'json'}},
+      metrics: {},
+      timings: {startedAt: new Date().toISOString(), seconds: 0},
+      producer: {host: 'h', node: process.version, distillery: '0', backend: 'cpu'},
+    } as never);
+    const out = await cli(rig, ['plan', 'p.yaml', '--cache-dir', 'c']);
+    assert.match(out.stdout, /^tiny: 6 instances, 1 cached, 5 to run\n {2}cached src\[0\]/);
+  });
+
+  test('--explain compares with the last run record that has each instance', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('p.yaml', PIPELINE);
+    const before = await rig.plan('p.yaml');
+    const record = (runId: string, ids: string[]) =>
+      writeFile(
+        path.join(rig.dir, '.distillery', 'runs', runId, 'summary.json'),
+        JSON.stringify({pipeline: 'tiny', file: 'p.yaml', startedAt: '', nodes: ids.map((id) => {
+          const n = before.nodes.get(id);
+          return {id, type: n?.type, key: n?.key, keyParts: n?.keyParts, status: 'ran', seconds: 0, metrics: {}};
+        })}),
+      );
+    await mkdir(path.join(rig.dir, '.distillery', 'runs', '2026-01-01T00-00-00-000Z-aaaa'), {recursive: true});
+    await mkdir(path.join(rig.dir, '.distillery', 'runs', '2026-01-02T00-00-00-000Z-bbbb'), {recursive: true});
+    await record('2026-01-01T00-00-00-000Z-aaaa', ['src[0]', 'src[1]', 'sc{f=1}', 'total{f=1}']);
+    await record('2026-01-02T00-00-00-000Z-bbbb', ['src[0]']);
+    const out = await cli(rig, ['plan', 'p.yaml', '--explain', '--set', 'nodes.sc.with.mode=add', '--set', 'nodes.src.seed=5']);
+    assert.equal(out.code, 0, out.stderr);
+    const lines = out.stdout.split('\n');
+    assert.match(lines.find((l) => l.includes('src[0] ')) ?? '', /seed changed \(\d+ -> \d+\)$/);
+    assert.match(lines.find((l) => l.includes('sc{f=1}')) ?? '', /param mode changed \("mul" -> "add"\); input numbers changed \(upstream src\[0\] has a new key\)$/);
+    assert.match(lines.find((l) => l.includes('sc{f=2}')) ?? '', /never run before$/);
+    const unchanged = await cli(rig, ['plan', 'p.yaml', '--explain']);
+    assert.match(unchanged.stdout.split('\n').find((l) => l.includes('src[1]')) ?? '', /its cache entry is missing/);
+  });
+});
+
+describe('graph', () => {
+  test('mermaid and dot show every instance and input edge', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('p.yaml', PIPELINE);
+    const mermaid = await cli(rig, ['graph', 'p.yaml']);
+    assert.equal(mermaid.code, 0);
+    assert.match(mermaid.stdout, /^flowchart LR\n {2}n0\["src\[0\]<br\/>source"\]/);
+    assert.equal(mermaid.stdout.match(/-->/g)?.length, 6);
+    const dot = await cli(rig, ['graph', 'p.yaml', '--format', 'dot']);
+    assert.match(dot.stdout, /^digraph "tiny" \{/);
+    assert.match(dot.stdout, /"sc\{f=2\}" -> "total\{f=2\}" \[label="parts"\];/);
+    const bad = await cli(rig, ['graph', 'p.yaml', '--format', 'png']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--format must be one of mermaid, dot/);
+  });
+});
+
+describe('the real CLI process', () => {
+  test('bad input exits 2 with diagnostics and no stack trace; a good file exits 0', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('bad.yaml', 'imports: [./toy.ts]\nnodes:\n  a: {type: source, repeat: -1}\n  b: {type: scale, in: {numbers: a}}\n  c: [unclosed\n');
+    await rig.write('worse.yaml', 'imports: [./toy.ts]\nnodes:\n  a: {type: source, repeat: -1, with: {count: x}}\n  b: {type: scale, in: {numbers: zz}}\n');
+    await rig.write('good.yaml', PIPELINE);
+    const run = (file: string) =>
+      spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(REPO, 'runner', 'cli-main.ts'), 'validate', file], {
+        cwd: rig.dir,
+        encoding: 'utf8',
+        env: {...process.env, DISTILLERY_BACKEND: 'cpu'},
+      });
+    for (const file of ['bad.yaml', 'worse.yaml']) {
+      const result = run(file);
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, new RegExp(`^error: ${file.replace('.', '\\.')}:\\d+:\\d+ `));
+      assert.doesNotMatch(result.stderr, /\n\s+at .+:\d+:\d+\)?\n/, 'no stack trace');
+    }
+    assert.match(run('worse.yaml').stderr, /3 errors\n$/);
+    const good = run('good.yaml');
+    assert.equal(good.status, 0, good.stderr);
+  });
+});
