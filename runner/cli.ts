@@ -33,9 +33,8 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
     return name === undefined ? EXIT.badInput : EXIT.ok;
   }
   if (name === '--version' || name === '-v') {
-    const {createRequire} = await import('node:module');
-    const pkg = createRequire(import.meta.url)('../package.json') as {version: string};
-    io.stdout.write(`${pkg.version}\n`);
+    const {distilleryVersion} = await import('./distillery-version.js');
+    io.stdout.write(`${distilleryVersion()}\n`);
     return EXIT.ok;
   }
   const load = COMMANDS[name];
