@@ -286,6 +286,12 @@ function affine(x: tf.Tensor4D, matrix: (b: number) => readonly [number, number,
   const wts = [new Float32Array(rows), new Float32Array(rows), new Float32Array(rows), new Float32Array(rows)];
   const norm = (k: number, size: number) => (size > 1 ? -1 + (2 * k) / (size - 1) : 0);
   const pix = (u: number, size: number) => ((u + 1) / 2) * (size - 1);
+  // One bilinear tap: taps outside the image read the zero row with weight 0 (zeros padding).
+  const tap = (ix: Int32Array, wx: Float32Array, p: number, b: number, yy: number, xx: number, wt: number): void => {
+    const inside = yy >= 0 && yy < h && xx >= 0 && xx < w;
+    ix[p] = inside ? (b * h + yy) * w + xx : rows;
+    wx[p] = inside ? wt : 0;
+  };
   for (let b = 0, p = 0; b < n; b++) {
     const [a00, a01, a10, a11] = matrix(b);
     for (let i = 0; i < h; i++) {
@@ -298,17 +304,10 @@ function affine(x: tf.Tensor4D, matrix: (b: number) => readonly [number, number,
         const y0 = Math.floor(sy);
         const fx = sx - x0;
         const fy = sy - y0;
-        const taps: Array<[number, number, number]> = [
-          [y0, x0, (1 - fy) * (1 - fx)],
-          [y0, x0 + 1, (1 - fy) * fx],
-          [y0 + 1, x0, fy * (1 - fx)],
-          [y0 + 1, x0 + 1, fy * fx],
-        ];
-        taps.forEach(([yy, xx, wt], k) => {
-          const inside = yy >= 0 && yy < h && xx >= 0 && xx < w;
-          idx[k]![p] = inside ? (b * h + yy) * w + xx : rows;
-          wts[k]![p] = inside ? wt : 0;
-        });
+        tap(idx[0]!, wts[0]!, p, b, y0, x0, (1 - fy) * (1 - fx));
+        tap(idx[1]!, wts[1]!, p, b, y0, x0 + 1, (1 - fy) * fx);
+        tap(idx[2]!, wts[2]!, p, b, y0 + 1, x0, fy * (1 - fx));
+        tap(idx[3]!, wts[3]!, p, b, y0 + 1, x0 + 1, fy * fx);
       }
     }
   }
