@@ -139,7 +139,7 @@ export function resNet(config: ResNetConfig): ResNet {
       const skip = blk.shortcut
         ? bn(ctx, conv(ctx, x, `${p}.shortcut.0`, {k: 1, stride: blk.stride, pad: 0, bias: false}), `${p}.shortcut.1`)
         : x;
-      x = tf.relu(tf.add(y, skip));
+      x = tf.relu(tf.add(y, skip)) as tf.Tensor4D;
     }
     const pooled = tf.mean(x, [1, 2]) as tf.Tensor2D;
     return linear(ctx, pooled, 'linear');
