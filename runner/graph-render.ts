@@ -12,7 +12,8 @@ function mermaidLabel(text: string): string {
 }
 
 function dotString(text: string): string {
-  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  // Graphviz escapes: backslash and quote, and a line break as the two characters \n (a centred line).
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
 
 /** Renders the plan's instances (in plan order) and their input edges, labelled with the input port. */

@@ -136,6 +136,7 @@ describe('graph', () => {
     assert.equal(mermaid.stdout.match(/-->/g)?.length, 6);
     const dot = await cli(rig, ['graph', 'p.yaml', '--format', 'dot']);
     assert.match(dot.stdout, /^digraph "tiny" \{/);
+    assert.match(dot.stdout, /"src\[0\]" \[label="src\[0\]\\nsource"\];/);
     assert.match(dot.stdout, /"sc\{f=2\}" -> "total\{f=2\}" \[label="parts"\];/);
     const bad = await cli(rig, ['graph', 'p.yaml', '--format', 'png']);
     assert.equal(bad.code, 2);
