@@ -5,12 +5,13 @@
  * every key of that type, so editing a node's code invalidates exactly its results. A worker process reloads a type
  * from `PlannedNode.module` with `loadNodeType`.
  */
-import {existsSync, readFileSync} from 'node:fs';
+import {existsSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath, pathToFileURL} from 'node:url';
 import type {NodeDefinition} from '../nodes/api.js';
 import type {Diagnostic, DiagnosticLocation} from './diagnostic.js';
 import {errorAt} from './diagnostic.js';
+import {closureBytes} from './module-closure.js';
 import type {Hasher} from './keys.js';
 
 /** A registered node type. */
@@ -53,20 +54,9 @@ export class NodeTypeRegistry {
 const BUILTIN_PREFIX = 'builtin:';
 const NODES_INDEX = new URL('../nodes/index.js', import.meta.url);
 
-/**
- * The file whose source identifies a module: its TypeScript source when it sits next to the compiled file (running
- * from sources and from a build then hash the same text), else the file itself.
- */
-function sourceFileOf(file: string): string {
-  if (file.endsWith('.js')) {
-    const ts = file.slice(0, -3) + '.ts';
-    if (existsSync(ts)) return ts;
-  }
-  return file;
-}
-
 function implementationOf(hasher: Hasher, definition: NodeDefinition, file: string): string {
-  const hash = hasher.hashBytes(readFileSync(sourceFileOf(file)));
+  // The module and everything it imports by relative path: editing a helper in ml/ invalidates the nodes using it.
+  const hash = hasher.hashBytes(closureBytes(file));
   return definition.version === undefined ? hash : `${String(definition.version)}+${hash}`;
 }
 

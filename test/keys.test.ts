@@ -102,3 +102,37 @@ describe('names', () => {
     assert.deepEqual(published, PIPELINE_SCHEMA, 'regenerate docs/pipeline.schema.json from runner/pipeline-schema.ts');
   });
 });
+
+describe('implementation hashes follow relative imports', () => {
+  test('editing a helper a node module imports changes that node key, and only its key', async () => {
+    const {mkdtemp, writeFile, rm} = await import('node:fs/promises');
+    const {tmpdir} = await import('node:os');
+    const {join} = await import('node:path');
+    const {analyzePipeline} = await import('../runner/analyze-pipeline.js');
+    const {moduleClosure} = await import('../runner/module-closure.js');
+    const dir = await mkdtemp(join(tmpdir(), 'distillery-closure-'));
+    try {
+      await writeFile(join(dir, 'helper.mjs'), 'export const twice = (n) => 2 * n;\n');
+      await writeFile(
+        join(dir, 'nodes.mjs'),
+        `import {twice} from './helper.mjs';
+export default [
+  {type: 'one', outputs: {out: {kind: 'N'}}, run: (ctx) => ctx.write('out', twice(1))},
+  {type: 'other', outputs: {out: {kind: 'N'}}, run: async (ctx) => ctx.write('out', 3)},
+];
+`,
+      );
+      await writeFile(join(dir, 'other.mjs'), "export default [{type: 'alone', outputs: {out: {kind: 'N'}}, run: (ctx) => ctx.write('out', 1)}];\n");
+      await writeFile(join(dir, 'p.yaml'), 'name: c\nimports: [./nodes.mjs, ./other.mjs]\nnodes:\n  a: {type: one}\n  b: {type: alone}\n');
+      assert.deepEqual(moduleClosure(join(dir, 'nodes.mjs')), [join(dir, 'nodes.mjs'), join(dir, 'helper.mjs')]);
+      const before = await analyzePipeline(join(dir, 'p.yaml'));
+      await writeFile(join(dir, 'helper.mjs'), 'export const twice = (n) => n + n;\n');
+      const after = await analyzePipeline(join(dir, 'p.yaml'));
+      assert.ok(before.ok && after.ok);
+      assert.notEqual(before.value.nodes.get('a')?.key, after.value.nodes.get('a')?.key);
+      assert.equal(before.value.nodes.get('b')?.key, after.value.nodes.get('b')?.key);
+    } finally {
+      await rm(dir, {recursive: true, force: true});
+    }
+  });
+});
