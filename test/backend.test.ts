@@ -168,6 +168,22 @@ describe('wasm training kernels match the cpu backend', () => {
     });
   }
 
+  it('Identity and same-dtype Cast share data on wasm; clones outlive their source', async () => {
+    await withBackend('wasm', () => {
+      const x = tf.tensor2d([1.5, -2, 3, 4], [2, 2]);
+      const ids = tf.engine().backend.numDataIds();
+      const copy = tf.clone(x);
+      const same = tf.cast(x, 'float32');
+      assert.equal(tf.engine().backend.numDataIds(), ids, 'no new buffers');
+      const asInt = tf.cast(x, 'int32');
+      x.dispose();
+      assert.deepEqual(Array.from(copy.dataSync()), [1.5, -2, 3, 4]);
+      assert.deepEqual(Array.from(same.dataSync()), [1.5, -2, 3, 4]);
+      assert.deepEqual(Array.from(asInt.dataSync()), [1, -2, 3, 4]);
+      tf.dispose([copy, same, asInt]);
+    });
+  });
+
   it('a conv training step on wasm leaves no tensors behind', async () => {
     await withBackend(
       'wasm',

@@ -1,7 +1,7 @@
 /**
  * Training kernels registered for the wasm backend: the missing `Conv2DBackpropFilter` and `UnsortedSegmentSum`, and
  * faster replacements of slow built-in paths (`Conv2DBackpropInput` at stride 1, `AvgPoolGrad` 2x2/2, `Sum`/`Mean`
- * over non-innermost axes), each falling back to the original kernel outside its fast case. Installed once by
+ * over non-innermost axes, copy-free `Identity` and same-dtype `Cast`), each falling back to the original kernel outside its fast case. Installed once by
  * ml/backend.ts after the wasm backend is active.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -10,6 +10,7 @@ import {avgPoolGradWasmConfig} from './avg-pool-grad.js';
 import {conv2DBackpropFilterWasmConfig} from './conv2d-backprop-filter.js';
 import {conv2DBackpropInputWasmConfig} from './conv2d-backprop-input.js';
 import {reduceMiddleConfigs} from './reduce-middle.js';
+import {sharedIdentityConfigs} from './shared-identity.js';
 import {unsortedSegmentSumWasmConfig} from './unsorted-segment-sum.js';
 
 const BACKEND = 'wasm';
@@ -37,4 +38,5 @@ export function installWasmKernels(): void {
   replace(conv2DBackpropInputWasmConfig(original('Conv2DBackpropInput')));
   replace(avgPoolGradWasmConfig(original('AvgPoolGrad')));
   for (const config of reduceMiddleConfigs(original('Sum'), original('Mean'))) replace(config);
+  for (const config of sharedIdentityConfigs(original('Identity'), original('Cast'))) replace(config);
 }
