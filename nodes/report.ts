@@ -1,10 +1,11 @@
 /**
  * `report`: one Markdown and one HTML page for a pipeline: the results table across the grid (see report-table.ts),
- * a PNG grid of every synthetic set and a PNG of every distillation loss curve. The output port is a folder:
- * `index.md`, `index.html` and the images they link to (relative links, so the folder can be copied anywhere).
+ * a PNG grid of every synthetic set and a PNG of every distillation loss curve. A cache entry holds files, not
+ * folders, so the outputs are `report` (Markdown, linking the PNGs written beside it as `report-*.png` in the same
+ * entry) and `html` (one self-contained page, the images embedded as data URIs, to open or mail as it is).
  */
-import {mkdir, writeFile} from 'node:fs/promises';
-import {join} from 'node:path';
+import {writeFile} from 'node:fs/promises';
+import {dirname, join} from 'node:path';
 import {renderImageGrid} from '../ml/io/png-grid.js';
 import {renderLinePlot} from '../ml/io/line-plot.js';
 import type {InputValue, JsonValue} from './api.js';
@@ -79,24 +80,30 @@ export const report = defineNode<ReportParams>({
     sets: {kind: 'SyntheticSet', many: true, optional: true, description: 'sets to picture, e.g. distill[*].set'},
     curves: {kind: 'Metrics', many: true, optional: true, description: 'distillJoint loss curves, e.g. distill[*].curve'},
   },
-  outputs: {report: {kind: 'Report', description: 'folder: index.md, index.html, PNG images'}},
+  outputs: {
+    report: {kind: 'Report', description: 'Markdown page; its PNG images are the report-*.png files beside it'},
+    html: {kind: 'Report', description: 'self-contained HTML page (images embedded)'},
+  },
   async run(ctx) {
-    const dir = ctx.file('report');
-    await mkdir(dir, {recursive: true});
+    const mdFile = ctx.file('report', '.md');
+    const htmlFile = ctx.file('html', '.html');
+    // The images go beside the Markdown (same entry), so its relative links resolve in the cache and in a copy.
+    const dir = dirname(mdFile);
     const evals = jsonList(ctx.inputs['evals']).map(asEval);
     const rows = buildRows(evals, ctx.upstream?.['evals']);
     const {gridKeys, header} = tableColumns(rows);
     const cells = rows.map((r) => rowCells(r, gridKeys));
-    const figures: {title: string; file: string; note: string}[] = [];
+    const figures: {title: string; file: string; note: string; png: Buffer}[] = [];
 
     const setPaths = inputPaths(ctx.inputs['sets'], 'sets');
     for (const [i, path] of setPaths.entries()) {
       ctx.signal.throwIfAborted();
       const s = await readSyntheticSetArtifact(path);
       const id = ctx.upstream?.['sets']?.[i]?.id ?? `sets[${i}]`;
-      const file = `set-${i}-${slug(id)}.png`;
-      await writeFile(join(dir, file), renderImageGrid(s.set, {scale: 2}));
-      figures.push({title: `Images: ${id}`, file, note: `${s.set.n} images, one row per class; learned lr ${s.lr.toPrecision(3)}`});
+      const file = `report-set-${i}-${slug(id)}.png`;
+      const png = renderImageGrid(s.set, {scale: 2});
+      await writeFile(join(dir, file), png);
+      figures.push({title: `Images: ${id}`, file, png, note: `${s.set.n} images, one row per class; learned lr ${s.lr.toPrecision(3)}`});
       ctx.progress((0.8 * (i + 1)) / Math.max(1, setPaths.length));
     }
     const curves = jsonList(ctx.inputs['curves']);
@@ -105,7 +112,7 @@ export const report = defineNode<ReportParams>({
       if (!Array.isArray(loss) || loss.length === 0) continue;
       const values = loss.map((v) => (typeof v === 'number' ? v : Number.NaN));
       const id = ctx.upstream?.['curves']?.[i]?.id ?? `curves[${i}]`;
-      const file = `curve-${i}-${slug(id)}.png`;
+      const file = `report-curve-${i}-${slug(id)}.png`;
       const {png, layout} = renderLinePlot([{values}], {logY: true, width: 480, height: 240});
       await writeFile(join(dir, file), png);
       const first = values[0] ?? Number.NaN;
@@ -113,6 +120,7 @@ export const report = defineNode<ReportParams>({
       figures.push({
         title: `Matching loss: ${id}`,
         file,
+        png,
         note: `${values.length} iterations, log10 y from ${layout.yMin.toFixed(2)} to ${layout.yMax.toFixed(2)}; first ${first.toFixed(4)}, last ${last.toFixed(4)}`,
       });
     }
@@ -142,11 +150,11 @@ export const report = defineNode<ReportParams>({
       `<p>${escapeHtml(summary)}</p>`,
       '<h2>Results</h2>',
       htmlTable(header, cells),
-      ...figures.map((f) => `<h2>${escapeHtml(f.title)}</h2>\n<img src="${f.file}" alt="${escapeHtml(f.title)}">\n<p>${escapeHtml(f.note)}</p>`),
+      ...figures.map((f) => `<h2>${escapeHtml(f.title)}</h2>\n<img src="data:image/png;base64,${f.png.toString('base64')}" alt="${escapeHtml(f.title)}">\n<p>${escapeHtml(f.note)}</p>`),
       '</body></html>',
     ].join('\n');
-    await writeFile(join(dir, 'index.md'), md + '\n');
-    await writeFile(join(dir, 'index.html'), html + '\n');
+    await writeFile(mdFile, md + '\n');
+    await writeFile(htmlFile, html + '\n');
     const distilled = rows.filter((r) => r.kind === 'distilled');
     if (distilled.length > 0) {
       const best = distilled.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));

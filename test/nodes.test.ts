@@ -4,10 +4,9 @@
  * need no teacher, and the report gathers evaluations into a page with images.
  */
 import assert from 'node:assert/strict';
-import {existsSync} from 'node:fs';
 import {mkdir, mkdtemp, readFile, readdir, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
-import {join} from 'node:path';
+import {dirname, join} from 'node:path';
 import {after, before, test} from 'node:test';
 import {Ajv} from 'ajv';
 import {encodeIdx} from '../ml/data/idx.js';
@@ -239,12 +238,15 @@ test('distill, students, evaluation and report: alpha = 0 without a teacher, alp
       },
     },
   );
-  const dir = rep.files['report'] ?? '';
-  const md = await readFile(join(dir, 'index.md'), 'utf8');
+  const mdFile = rep.files['report'] ?? '';
+  const dir = dirname(mdFile);
+  const md = await readFile(mdFile, 'utf8');
   assert.match(md, /\| eval\{alpha=0\} \| 0 \| distilled 1\/class, plain MTT/);
   assert.match(md, /random real 2\/class/);
+  assert.match(md, /!\[Images: distill\{alpha=0\}\]\(report-set-0-distill_alpha-0.png\)/);
   assert.match(md, /full real data \(30 images\), student KD alpha 0.5/);
-  assert.ok(existsSync(join(dir, 'index.html')));
+  const html = await readFile(rep.files['html'] ?? '', 'utf8');
+  assert.match(html, /<img src="data:image\/png;base64,/);
   const pngs = (await readdir(dir)).filter((f) => f.endsWith('.png'));
   assert.equal(pngs.length, 4, `two set grids and two curves: ${pngs.join(', ')}`);
   assert.equal(rep.metrics['rows'], 3);
