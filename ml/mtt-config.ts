@@ -8,7 +8,9 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type {Dataset} from './data/dataset.js';
+import type {DsaOptions} from './dsa.js';
 import type {FunctionalModel} from './model.js';
+import type {Teacher as TrainTeacher} from './train.js';
 
 /**
  * A differentiable augmentation (DSA) of a batch: must be a pure function of `x` and `seed` (the same seed gives the
@@ -18,7 +20,10 @@ import type {FunctionalModel} from './model.js';
 export type Augment = (x: tf.Tensor4D, seed: number) => tf.Tensor4D;
 
 /** The teacher: logits of a batch in evaluation mode. Its output is treated as a constant (no gradient). */
-export type Teacher = (x: tf.Tensor4D) => tf.Tensor2D;
+export type TeacherFn = (x: tf.Tensor4D) => tf.Tensor2D;
+
+/** A teacher as a plain function or as ml/train.ts's `{logits}` object (e.g. from `teacherFromModel`). */
+export type MttTeacher = TeacherFn | TrainTeacher;
 
 /** One expert trajectory: flat parameter snapshots, entry e = the state after e epochs (entry 0 = the init). */
 export type Trajectory = readonly (Float32Array | tf.Tensor1D)[];
@@ -76,8 +81,13 @@ export interface DistillOptions {
   /** KD softmax temperature. Default 4. */
   readonly temperature?: number;
   /** Teacher logits; required when alpha > 0. */
-  readonly teacher?: Teacher;
-  /** DSA applied to every inner batch; none when absent. */
+  readonly teacher?: MttTeacher;
+  /**
+   * DSA on every inner batch (per-sample parameters, one family per batch in mode 'S', like the reference).
+   * Default `{}`: on, strategy color_crop_cutout_flip_scale_rotate. `false` turns augmentation off.
+   */
+  readonly dsa?: DsaOptions | false;
+  /** A custom augmentation instead of DSA (takes precedence over `dsa`). */
   readonly augment?: Augment;
   /** Default 'stepwise' (constant memory in synSteps). */
   readonly unroll?: UnrollMode;

@@ -15,9 +15,18 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {stratifiedIndices, type Dataset} from './data/dataset.js';
+import {diffAugment, type DsaOptions} from './dsa.js';
 import {distillationLoss, type KdOptions} from './losses.js';
 import type {FunctionalModel} from './model.js';
-import {resolveDistillOptions, type Augment, type DistillOptions, type Trajectory, type UnrollMode} from './mtt-config.js';
+import {
+  resolveDistillOptions,
+  type Augment,
+  type DistillOptions,
+  type MttTeacher,
+  type TeacherFn,
+  type Trajectory,
+  type UnrollMode,
+} from './mtt-config.js';
 import type {MttFailure} from './mtt-failure.js';
 import {createRng, permutation, type Rng} from './rng.js';
 import {MomentumSgd} from './sgd-momentum.js';
@@ -78,6 +87,22 @@ export function stepBatch(images: tf.Tensor4D, step: InnerStepPlan, augment: Aug
     const x = tf.gather(images, tf.tensor1d(step.indices, 'int32')) as tf.Tensor4D;
     return augment === undefined ? x : augment(x, step.augSeed);
   });
+}
+
+/** DSA ({@link diffAugment}) as an {@link Augment}: the same seed gives the same draw. */
+export function dsaAugment(options: DsaOptions = {}): Augment {
+  return (x, seed) => diffAugment(x, seed, options);
+}
+
+/** The augmentation {@link distill} uses: `augment`, else DSA unless `dsa` is false. */
+export function resolveAugment(options: Pick<DistillOptions, 'augment' | 'dsa'>): Augment | undefined {
+  if (options.augment !== undefined) return options.augment;
+  return options.dsa === false ? undefined : dsaAugment(options.dsa ?? {});
+}
+
+/** The teacher as a function. */
+export function teacherFunction(teacher: MttTeacher): TeacherFn {
+  return typeof teacher === 'function' ? teacher : (x) => teacher.logits(x);
 }
 
 /** Returns `steps` with teacher logits of each augmented batch, computed off the tape. The caller disposes them. */
@@ -247,7 +272,9 @@ export async function distill(options: DistillOptions): Promise<DistillOutcome> 
   const resolved = resolveDistillOptions(options);
   if (!resolved.ok) return {ok: false, error: {reason: 'invalid-options', problems: resolved.error}};
   const o = resolved.value;
-  const {real, model, experts, teacher, augment} = options;
+  const {real, model, experts} = options;
+  const teacher = options.teacher === undefined ? undefined : teacherFunction(options.teacher);
+  const augment = resolveAugment(options);
   const rng = createRng(o.seed);
   let picked: number[];
   try {
