@@ -1,0 +1,99 @@
+/**
+ * Backend-level ML throughput, per available backend: a plain ConvNet-128 SGD training step (no augmentation, no
+ * data loading) on CIFAR-shaped and Fashion-MNIST-shaped batches of 256, and one trajectory-matching meta-gradient
+ * at a small documented setting. The pure-JS cpu backend is not measured: its convolution gradients take minutes
+ * per step at these sizes (see docs/ml-backends.md).
+ */
+import * as tf from '@tensorflow/tfjs';
+import {activateBackend} from '../../ml/backend.js';
+import type {BackendKind} from '../../ml/backend-probe.js';
+import {convNet} from '../../ml/convnet.js';
+import {crossEntropy} from '../../ml/losses.js';
+import type {FunctionalModel} from '../../ml/model.js';
+import {metaGradient, planBatches} from '../../ml/mtt.js';
+import type {MatchingProblem} from '../../ml/mtt.js';
+import {createRng} from '../../ml/rng.js';
+
+/** Batch of the training-step measurements (the reference's batch_train). */
+const BATCH = 256;
+/** Timed steps per measurement, after one untimed warm-up step. */
+const STEPS = 2;
+
+/** Images per second of `model`'s SGD step (forward, backward, update) on random data of `shape`. */
+function trainingThroughput(model: FunctionalModel, shape: readonly [number, number, number]): number {
+  const x = tf.randomNormal([BATCH, ...shape], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const y = tf.tensor1d(
+    Array.from({length: BATCH}, (_, i) => i % 10),
+    'int32',
+  );
+  let params = model.init(1);
+  const step = (): void => {
+    const next = tf.tidy(() => {
+      const g = tf.grad((p: tf.Tensor) => crossEntropy(model.forward(p as tf.Tensor1D, x), y))(params);
+      return tf.sub(params, tf.mul(0.01, g)) as tf.Tensor1D;
+    });
+    next.dataSync(); // wait for the step to finish
+    params.dispose();
+    params = next;
+  };
+  step();
+  const start = performance.now();
+  for (let i = 0; i < STEPS; i++) step();
+  const seconds = (performance.now() - start) / 1000;
+  tf.dispose([x, y, params]);
+  return (BATCH * STEPS) / seconds;
+}
+
+/**
+ * Seconds of one MTT outer iteration (meta-gradient w.r.t. pixels and syn_lr): ConvNet width 32 on 28x28x1, 100
+ * synthetic images (10 per class), 2 unrolled steps on all 100, no augmentation, no KD, full unroll.
+ */
+function mttIteration(): number {
+  const model = convNet({channels: 1, imageSize: 28, classes: 10, width: 32});
+  const n = 100;
+  const theta0 = model.init(1);
+  const thetaStar = tf.tidy(() => tf.add(theta0, tf.randomNormal(theta0.shape, 0, 0.01, 'float32', 2)) as tf.Tensor1D);
+  const labels = tf.tensor1d(
+    Array.from({length: n}, (_, i) => Math.floor(i / 10)),
+    'int32',
+  );
+  const images = tf.randomNormal([n, 28, 28, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
+  const synLr = tf.scalar(0.01);
+  const problem: MatchingProblem = {
+    model,
+    labels,
+    theta0,
+    thetaStar,
+    steps: planBatches(createRng(4), n, n, 2),
+    kd: {alpha: 0, temperature: 1},
+  };
+  const once = (): void => {
+    const g = metaGradient(problem, images, synLr, 'full');
+    g.images.dataSync();
+    tf.dispose([g.loss, g.images, g.synLr]);
+  };
+  once();
+  const start = performance.now();
+  once();
+  const seconds = (performance.now() - start) / 1000;
+  tf.dispose([theta0, thetaStar, labels, images, synLr]);
+  return seconds;
+}
+
+/** Reports one line per backend and measurement. */
+export async function bench(report: (line: string) => void): Promise<void> {
+  const kinds: BackendKind[] = ['tensorflow-gpu', 'tensorflow', 'wasm'];
+  for (const kind of kinds) {
+    const reason = await activateBackend(kind);
+    if (reason !== undefined) {
+      report(`ml ${kind}: not available (${reason.split('\n')[0] ?? ''})`);
+      continue;
+    }
+    const cifar = trainingThroughput(convNet({channels: 3, imageSize: 32, classes: 10, width: 128}), [32, 32, 3]);
+    report(`ml ${kind}: ConvNet-128 training step, 32x32x3, batch ${BATCH}: ${cifar.toFixed(1)} images/s`);
+    const fashion = trainingThroughput(convNet({channels: 1, imageSize: 28, classes: 10, width: 128}), [28, 28, 1]);
+    report(`ml ${kind}: ConvNet-128 training step, 28x28x1, batch ${BATCH}: ${fashion.toFixed(1)} images/s`);
+    const mtt = mttIteration();
+    report(`ml ${kind}: MTT meta-gradient, ConvNet-32 28x28x1, 100 images, 2 unrolled steps: ${mtt.toFixed(2)} s/iteration`);
+  }
+}
