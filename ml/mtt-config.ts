@@ -36,9 +36,9 @@ export type UnrollMode =
    */
   | 'full'
   /**
-   * Reverse accumulation step by step: a taped-free forward keeps only the N+1 flat parameter vectors, then each
+   * Reverse accumulation step by step: a tape-free forward keeps only the N flat parameter vectors, then each
    * step is re-run on a tape and its vector-Jacobian product taken with the adjoint of the step after it. Memory is
-   * that of ONE unrolled step (plus N+1 parameter vectors), at the price of one extra inner forward+backward per step.
+   * that of ONE unrolled step (plus N parameter vectors), at the price of N-1 extra untaped inner steps.
    */
   | 'stepwise';
 

@@ -179,48 +179,45 @@ export function metaGradient(
 }
 
 /**
- * Reverse accumulation one step at a time. Forward: theta_0..theta_N without an outer tape (only the flat vectors
- * are kept). Backward: a_N = dL/dtheta_N; for k = N-1..0 the step is re-run on a tape and
- * (a_k, dL/dx contribution, dL/dsynLr contribution) = vjp of step k at (theta_k, pixels, synLr) with a_{k+1}.
- * Peak memory is one step's double-backward graph instead of N of them.
+ * Reverse accumulation one step at a time. Forward: theta_0..theta_{N-1} without an outer tape (only the flat vectors
+ * are kept). The last step and the loss are taped together, giving the loss, a_{N-1} = dL/dtheta_{N-1} and the last
+ * step's share of the pixel and syn_lr gradients; then for k = N-2..0 step k is re-run on a tape and
+ * (a_k, pixel share, syn_lr share) = vjp of step k at (theta_k, pixels, synLr) with a_{k+1}.
+ * Peak memory is one step's double-backward graph instead of N of them; the cost is N-1 extra untaped steps.
  */
 function stepwiseMetaGradient(problem: MatchingProblem, images: tf.Tensor4D, synLr: tf.Scalar): MetaGradient {
   const n = problem.steps.length;
+  if (n === 0) throw new Error('Internal error: no inner steps');
   const thetas: tf.Tensor1D[] = [problem.theta0];
+  const at = (k: number): tf.Tensor1D => {
+    const t = thetas[k];
+    if (t === undefined) throw new Error(`Internal error: theta_${k} missing`);
+    return t;
+  };
   try {
-    for (let k = 0; k < n; k++) {
-      const prev = thetas[k];
-      if (prev === undefined) throw new Error('Internal error: missing theta');
-      thetas.push(innerStep(problem, k, prev, images, synLr));
-    }
-    const last = thetas[n];
-    if (last === undefined) throw new Error('Internal error: missing theta_N');
-    const {loss, adjoint} = tf.tidy(() => {
-      const denom = startDistance(problem);
-      const diff = tf.sub(last, problem.thetaStar);
-      return {
-        loss: tf.div(tf.sum(tf.square(diff)), denom) as tf.Scalar,
-        adjoint: tf.div(tf.mul(diff, 2), denom) as tf.Tensor1D,
+    for (let k = 0; k < n - 1; k++) thetas.push(innerStep(problem, k, at(k), images, synLr));
+    const last = tf.tidy(() => {
+      const f = (th: tf.Tensor, img: tf.Tensor, lr: tf.Tensor): tf.Scalar => {
+        const thetaN = innerStep(problem, n - 1, th as tf.Tensor1D, img as tf.Tensor4D, lr as tf.Scalar);
+        return tf.div(tf.sum(tf.square(tf.sub(thetaN, problem.thetaStar))), startDistance(problem)) as tf.Scalar;
       };
+      const {value, grads} = tf.valueAndGrads(f)([at(n - 1), images, synLr]);
+      const [a, b, c] = grads;
+      if (a === undefined || b === undefined || c === undefined) throw new Error('Internal error: missing gradient');
+      return {loss: value as tf.Scalar, adj: a as tf.Tensor1D, gImages: b as tf.Tensor4D, gLr: c as tf.Scalar};
     });
-    let adj = adjoint;
-    let gImages = tf.zerosLike(images);
-    let gLr = tf.zerosLike(synLr);
-    for (let k = n - 1; k >= 0; k--) {
-      const theta = thetas[k];
-      if (theta === undefined) throw new Error('Internal error: missing theta');
+    let {adj, gImages, gLr} = last;
+    for (let k = n - 2; k >= 0; k--) {
+      const theta = at(k);
       const dy = adj;
       const [aTheta, dImages, dLr] = tf.tidy(() => {
         const step = (th: tf.Tensor, img: tf.Tensor, lr: tf.Tensor): tf.Tensor1D =>
           innerStep(problem, k, th as tf.Tensor1D, img as tf.Tensor4D, lr as tf.Scalar);
-        const gs = tf.grads(step)([theta, images, synLr], dy);
-        const [a, b, c] = gs;
+        const [a, b, c] = tf.grads(step)([theta, images, synLr], dy);
         if (a === undefined || b === undefined || c === undefined) throw new Error('Internal error: missing vjp');
         return [a as tf.Tensor1D, tf.add(gImages, b) as tf.Tensor4D, tf.add(gLr, c) as tf.Scalar] as const;
       });
-      dy.dispose();
-      gImages.dispose();
-      gLr.dispose();
+      tf.dispose([dy, gImages, gLr]);
       adj = aTheta;
       gImages = dImages;
       gLr = dLr;
@@ -229,7 +226,7 @@ function stepwiseMetaGradient(problem: MatchingProblem, images: tf.Tensor4D, syn
       thetas.length = k + 1;
     }
     adj.dispose();
-    return {loss, images: gImages, synLr: gLr};
+    return {loss: last.loss, images: gImages, synLr: gLr};
   } finally {
     // theta_0 belongs to the caller; everything else still alive (after a throw) is ours.
     for (const t of thetas.slice(1)) t.dispose();
