@@ -110,6 +110,9 @@ describe('wasm training kernels match the cpu backend', () => {
     {x: [2, 7, 7, 2], f: [3, 3, 2, 3], strides: 1, pad: 3},
     {x: [2, 7, 6, 2], f: [3, 2, 2, 3], strides: 1, pad: [[0, 0], [1, 2], [2, 0], [0, 0]]},
     {x: [2, 8, 8, 3], f: [1, 1, 3, 4], strides: 2, pad: 'valid'},
+    // More than 64 patch rows: the transposed-convolution path (the cases above take the im2col path).
+    {x: [2, 6, 6, 8], f: [3, 3, 8, 4], strides: 1, pad: 'same'},
+    {x: [2, 7, 7, 8], f: [3, 3, 8, 4], strides: 2, pad: 3},
   ];
   for (const [i, c] of filterCases.entries()) {
     const label = `stride ${c.strides}, pad ${JSON.stringify(c.pad)}, filter ${c.f.join('x')}`;

@@ -9,8 +9,70 @@
 import * as tf from '@tensorflow/tfjs';
 import type {KernelConfig, KernelFunc, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs';
 import {callKernel, release} from './call-kernel.js';
+import type {HeapBackend} from './heap-backend.js';
 
 const BACKEND = 'wasm';
+
+/**
+ * Patch rows (KH * KW * C) up to which the im2col path is used. For few input channels (the first layer: 3x3x3 = 27)
+ * the transposed-convolution path degenerates (C images of 3x3 outputs against a huge B-channel filter that XNNPACK
+ * must pack: 2.5x the forward conv); an explicit patch matrix is then small (N x 27) and one GEMM does the rest.
+ */
+const IM2COL_MAX_ROWS = 64;
+
+/**
+ * x as a transposed patch matrix [KH*KW*C, N = B*OH*OW] (zeros where a patch leaves the padded input), built in one
+ * JS pass. Row r = (u * KW + v) * C + k matches the HWIO flattening of the filter.
+ */
+function im2colT(backend: object, x: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
+  const {batchSize: b, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow} = info;
+  const {filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw} = info;
+  const {top, left} = info.padInfo;
+  const n = b * oh * ow;
+  const be = backend as HeapBackend;
+  const out = be.makeOutput([1, kh * kw * c, n], 'float32');
+  const src = be.typedArrayFromHeap(x);
+  const dst = be.typedArrayFromHeap(out);
+  let p = 0;
+  for (let m = 0; m < b; m++) {
+    for (let i = 0; i < oh; i++) {
+      for (let j = 0; j < ow; j++, p++) {
+        let r = 0;
+        for (let u = 0; u < kh; u++) {
+          const y = i * sh + u - top;
+          for (let v = 0; v < kw; v++) {
+            const xx = j * sw + v - left;
+            if (y < 0 || y >= h || xx < 0 || xx >= w) {
+              for (let k = 0; k < c; k++, r++) dst[r * n + p] = 0;
+            } else {
+              const s0 = ((m * h + y) * w + xx) * c;
+              for (let k = 0; k < c; k++, r++) dst[r * n + p] = src[s0 + k] as number;
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * dW = patches^T [KH*KW*C, N] x dy [N, O]: no transposes at all (dy is only reshaped; the GEMM packs it as its
+ * right operand, which measured cheaper than transposing dy to put it on the left).
+ */
+function viaIm2col(backend: object, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
+  const n = info.batchSize * info.outHeight * info.outWidth;
+  const o = info.outChannels;
+  const patches = im2colT(backend, x, info);
+  const dy3 = callKernel(BACKEND, backend, 'Reshape', {x: dy}, {shape: [1, n, o]});
+  const product = callKernel(BACKEND, backend, 'BatchMatMul', {a: patches, b: dy3}, {transposeA: false, transposeB: false});
+  release(backend, dy3, patches);
+  const out = callKernel(BACKEND, backend, 'Reshape', {x: product}, {
+    shape: [info.filterHeight, info.filterWidth, info.inChannels, o],
+  });
+  release(backend, product);
+  return out;
+}
 
 /** The kernel function (exported for tests). */
 export const conv2DBackpropFilterWasm: KernelFunc = ({inputs, backend, attrs}) => {
@@ -28,6 +90,9 @@ export const conv2DBackpropFilterWasm: KernelFunc = ({inputs, backend, attrs}) =
     pad as 'same',
     dimRoundingMode as 'floor' | undefined,
   );
+  if (info.filterHeight * info.filterWidth * info.inChannels <= IM2COL_MAX_ROWS && x.dtype === 'float32') {
+    return viaIm2col(backend, x, dy, info);
+  }
   const {top, bottom, left, right} = info.padInfo;
   const xT = callKernel(BACKEND, backend, 'Transpose', {x}, {perm: [3, 1, 2, 0]});
   const dyT = callKernel(BACKEND, backend, 'Transpose', {x: dy}, {perm: [1, 2, 0, 3]});
