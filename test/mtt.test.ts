@@ -101,6 +101,33 @@ describe('meta-gradient against finite differences (tiny ConvNet, 2 unrolled ste
       tf.dispose([full.loss, full.images, full.synLr, step.loss, step.images, step.synLr, images, synLr, ...keep]);
     });
   }
+  for (const synSteps of [1, 3]) {
+    test(`full and stepwise meta-gradients agree with ${synSteps} step(s) and a short trailing chunk`, () => {
+      const theta0 = model.init(3);
+      const thetaStar = tf.add(theta0, tf.tensor1d(randomArray(model.numParams, 5, 0.05))) as tf.Tensor1D;
+      const labels = tf.tensor1d([0, 0, 1, 1, 0], 'int32');
+      const images = tf.tensor4d(randomArray(5 * 64, 6), [5, 8, 8, 1]);
+      const synLr = tf.scalar(0.2);
+      const problem: MatchingProblem = {
+        model,
+        labels,
+        theta0,
+        thetaStar,
+        steps: planBatches(createRng(8), 5, 2, synSteps),
+        kd: {alpha: 0, temperature: 1},
+        augment: dsa,
+      };
+      const a = metaGradient(problem, images, synLr, 'full');
+      const b = metaGradient(problem, images, synLr, 'stepwise');
+      const diff = (p: tf.Tensor, q: tf.Tensor): number => tf.tidy(() => tf.max(tf.abs(tf.sub(p, q))).dataSync()[0] ?? 1);
+      const scale = tf.tidy(() => tf.max(tf.abs(a.images)).dataSync()[0] ?? 0);
+      assert.ok(scale > 0);
+      assert.ok(diff(a.loss, b.loss) < 1e-5);
+      assert.ok(diff(a.images, b.images) < 1e-4 * scale);
+      assert.ok(diff(a.synLr, b.synLr) < 1e-4 * Math.max(Math.abs(a.synLr.dataSync()[0] ?? 0), 1e-3));
+      tf.dispose([a.loss, a.images, a.synLr, b.loss, b.images, b.synLr, theta0, thetaStar, labels, images, synLr]);
+    });
+  }
 });
 
 /** Two short fake expert trajectories of `model`: random walks from two inits. */
