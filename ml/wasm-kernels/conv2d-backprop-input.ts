@@ -1,10 +1,10 @@
 /**
- * A fast `Conv2DBackpropInput` for the wasm backend at stride 1 (dilation 1, NHWC), the case of every 3x3 'same'
- * convolution in the ConvNet; the backend's own kernel is a slow path (2.5 s of a 3.9 s training step). Other
- * strides go to the original kernel.
+ * A fast `Conv2DBackpropInput` for the wasm backend (NHWC, dilation 1): the backend's own kernel is a slow path (2.5 s
+ * of a 3.9 s ConvNet training step at stride 1; 10-12x the forward convolution at stride 2).
  *
- * At stride 1, dx = conv(dy padded by K-1-pad, W reversed in both spatial axes with in/out channels swapped). A pad
- * larger than K-1 (e.g. padding 3 on a 3x3 kernel for 28x28 inputs) becomes a crop of dy instead.
+ * dx = conv(dy spread by the stride and padded by K-1-pad, W reversed in both spatial axes with in/out channels
+ * swapped), a forward convolution on XNNPACK. A pad larger than K-1 (e.g. padding 3 on a 3x3 kernel for 28x28 inputs)
+ * becomes a crop instead. NCHW and non-float inputs go to the original kernel.
  */
 import * as tf from '@tensorflow/tfjs';
 import type {KernelConfig, KernelFunc, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs';
@@ -31,27 +31,46 @@ export function makeConv2DBackpropInputWasm(original: KernelFunc): KernelFunc {
       false,
       format,
     );
-    if (format !== 'channelsLast' || info.strideHeight !== 1 || info.strideWidth !== 1) return original(args);
+    if (format !== 'channelsLast' || dy.dtype !== 'float32') return original(args);
     const kh = info.filterHeight;
     const kw = info.filterWidth;
-    const {top, bottom, left, right} = info.padInfo;
-    // Padding of dy for the "full" correlation; negative means crop.
-    const pt = kh - 1 - top;
-    const pb = kh - 1 - bottom;
-    const pl = kw - 1 - left;
-    const pr = kw - 1 - right;
+    const sh = info.strideHeight;
+    const sw = info.strideWidth;
+    const [b, oh, ow, o] = dy.shape as [number, number, number, number];
+    // Strides > 1: spread dy out with s-1 zeros after every element ([B, OH*s, OW*s, O]), one PadV2 of a 6-D view.
     let src: TensorInfo = dy;
+    if (sh > 1 || sw > 1) {
+      const view = callKernel(BACKEND, backend, 'Reshape', {x: dy}, {shape: [b, oh, 1, ow, 1, o]});
+      const spread = callKernel(
+        BACKEND,
+        backend,
+        'PadV2',
+        {x: view},
+        {paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0},
+      );
+      release(backend, view);
+      src = callKernel(BACKEND, backend, 'Reshape', {x: spread}, {shape: [b, oh * sh, ow * sw, o]});
+      release(backend, spread);
+    }
+    // Padding of the (spread) dy for the "full" correlation that yields exactly H x W; negative means crop.
+    const {top, left} = info.padInfo;
+    const [, dh, dw] = src.shape as [number, number, number, number];
+    const pt = kh - 1 - top;
+    const pl = kw - 1 - left;
+    const pb = info.inHeight + kh - 1 - dh - pt;
+    const pr = info.inWidth + kw - 1 - dw - pl;
     if (pt < 0 || pb < 0 || pl < 0 || pr < 0) {
-      const [b, oh, ow, o] = dy.shape as [number, number, number, number];
       const ct = Math.max(0, -pt);
       const cl = Math.max(0, -pl);
-      src = callKernel(
+      const cropped = callKernel(
         BACKEND,
         backend,
         'Slice',
-        {x: dy},
-        {begin: [0, ct, cl, 0], size: [b, oh - ct - Math.max(0, -pb), ow - cl - Math.max(0, -pr), o]},
+        {x: src},
+        {begin: [0, ct, cl, 0], size: [b, dh - ct - Math.max(0, -pb), dw - cl - Math.max(0, -pr), o]},
       );
+      if (src !== dy) release(backend, src);
+      src = cropped;
     }
     const reversed = callKernel(BACKEND, backend, 'Reverse', {x: filter}, {dims: [0, 1]});
     const swapped = callKernel(BACKEND, backend, 'Transpose', {x: reversed}, {perm: [0, 1, 3, 2]});
