@@ -113,6 +113,8 @@ describe('wasm training kernels match the cpu backend', () => {
     // More than 64 patch rows: the transposed-convolution path (the cases above take the im2col path).
     {x: [2, 6, 6, 8], f: [3, 3, 8, 4], strides: 1, pad: 'same'},
     {x: [2, 7, 7, 8], f: [3, 3, 8, 4], strides: 2, pad: 3},
+    // A batch above the 64-image chunk of the transposed-convolution path.
+    {x: [150, 4, 4, 8], f: [3, 3, 8, 4], strides: 1, pad: 'same'},
   ];
   for (const [i, c] of filterCases.entries()) {
     const label = `stride ${c.strides}, pad ${JSON.stringify(c.pad)}, filter ${c.f.join('x')}`;
