@@ -103,7 +103,7 @@ describe('backend selection', () => {
 });
 
 describe('wasm training kernels match the cpu backend', () => {
-  const filterCases: Array<{x: number[]; f: number[]; strides: number; pad: NamedAttrMap[string]}> = [
+  const filterCases: Array<{x: number[]; f: number[]; strides: number | [number, number]; pad: NamedAttrMap[string]}> = [
     {x: [3, 8, 8, 4], f: [3, 3, 4, 5], strides: 1, pad: 'same'},
     {x: [3, 8, 8, 4], f: [3, 3, 4, 5], strides: 2, pad: 'same'},
     {x: [2, 9, 9, 3], f: [3, 3, 3, 4], strides: 2, pad: 'valid'},
@@ -113,6 +113,11 @@ describe('wasm training kernels match the cpu backend', () => {
     // More than 64 patch rows: the transposed-convolution path (the cases above take the im2col path).
     {x: [2, 6, 6, 8], f: [3, 3, 8, 4], strides: 1, pad: 'same'},
     {x: [2, 7, 7, 8], f: [3, 3, 8, 4], strides: 2, pad: 3},
+    // Sub-pixel decomposition of the strided input gradient: odd sizes, larger kernels, stride 3, mixed strides.
+    {x: [2, 7, 7, 3], f: [3, 3, 3, 4], strides: 2, pad: 'same'},
+    {x: [2, 8, 6, 3], f: [5, 5, 3, 2], strides: 2, pad: 2},
+    {x: [2, 9, 9, 2], f: [3, 3, 2, 3], strides: 3, pad: 'valid'},
+    {x: [2, 6, 5, 3], f: [3, 3, 3, 2], strides: [2, 1], pad: 'same'},
     // A batch above the 64-image chunk of the transposed-convolution path.
     {x: [150, 4, 4, 8], f: [3, 3, 8, 4], strides: 1, pad: 'same'},
   ];

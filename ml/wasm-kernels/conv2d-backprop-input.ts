@@ -2,13 +2,15 @@
  * A fast `Conv2DBackpropInput` for the wasm backend (NHWC, dilation 1): the backend's own kernel is a slow path (2.5 s
  * of a 3.9 s ConvNet training step at stride 1; 10-12x the forward convolution at stride 2).
  *
- * dx = conv(dy spread by the stride and padded by K-1-pad, W reversed in both spatial axes with in/out channels
- * swapped), a forward convolution on XNNPACK. A pad larger than K-1 (e.g. padding 3 on a 3x3 kernel for 28x28 inputs)
- * becomes a crop instead. NCHW and non-float inputs go to the original kernel.
+ * Stride 1: dx = conv(dy padded by K-1-pad, W reversed in both spatial axes with in/out channels swapped), a forward
+ * convolution on XNNPACK. A pad larger than K-1 (e.g. padding 3 on a 3x3 kernel for 28x28 inputs) becomes a crop.
+ * Larger strides: sub-pixel decomposition (conv2d-backprop-input-strided.ts). NCHW and non-float inputs go to the
+ * original kernel.
  */
 import * as tf from '@tensorflow/tfjs';
 import type {KernelConfig, KernelFunc, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs';
 import {callKernel, release} from './call-kernel.js';
+import {stridedBackpropInput} from './conv2d-backprop-input-strided.js';
 
 const BACKEND = 'wasm';
 
@@ -36,25 +38,13 @@ export function makeConv2DBackpropInputWasm(original: KernelFunc): KernelFunc {
     const kw = info.filterWidth;
     const sh = info.strideHeight;
     const sw = info.strideWidth;
+    if (sh > 1 || sw > 1) return stridedBackpropInput(backend, dy, filter, info);
     const [b, oh, ow, o] = dy.shape as [number, number, number, number];
-    // Strides > 1: spread dy out with s-1 zeros after every element ([B, OH*s, OW*s, O]), one PadV2 of a 6-D view.
     let src: TensorInfo = dy;
-    if (sh > 1 || sw > 1) {
-      const view = callKernel(BACKEND, backend, 'Reshape', {x: dy}, {shape: [b, oh, 1, ow, 1, o]});
-      const spread = callKernel(
-        BACKEND,
-        backend,
-        'PadV2',
-        {x: view},
-        {paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0},
-      );
-      release(backend, view);
-      src = callKernel(BACKEND, backend, 'Reshape', {x: spread}, {shape: [b, oh * sh, ow * sw, o]});
-      release(backend, spread);
-    }
-    // Padding of the (spread) dy for the "full" correlation that yields exactly H x W; negative means crop.
+    // Padding of dy for the "full" correlation that yields exactly H x W; negative means crop.
     const {top, left} = info.padInfo;
-    const [, dh, dw] = src.shape as [number, number, number, number];
+    const dh = oh;
+    const dw = ow;
     const pt = kh - 1 - top;
     const pl = kw - 1 - left;
     const pb = info.inHeight + kh - 1 - dh - pt;
@@ -69,7 +59,6 @@ export function makeConv2DBackpropInputWasm(original: KernelFunc): KernelFunc {
         {x: src},
         {begin: [0, ct, cl, 0], size: [b, dh - ct - Math.max(0, -pb), dw - cl - Math.max(0, -pr), o]},
       );
-      if (src !== dy) release(backend, src);
       src = cropped;
     }
     const reversed = callKernel(BACKEND, backend, 'Reverse', {x: filter}, {dims: [0, 1]});
