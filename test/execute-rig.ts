@@ -16,6 +16,7 @@ import type {CacheKey, Plan, PlannedNode} from '../runner/plan.js';
  *   toy-file:   writes `params.text` to a file output `blob`
  *   toy-cat:    reads the file input `blob` and writes its text to `out`
  *   toy-flaky:  fails while fewer than `params.failures` attempts are logged, then writes 1
+ *   toy-report: writes a Markdown file output `page` of kind Report (published by `run`) with the input value
  */
 export const TOY_MODULE = `
 import {appendFileSync, readFileSync, writeFileSync, existsSync} from 'node:fs';
@@ -47,6 +48,9 @@ export default [
   {type: 'toy-cat', params, inputs: {blob: {kind: 'Blob'}}, outputs: {out: {kind: 'Text'}}, async run(ctx) {
     note(ctx);
     ctx.write('out', readFileSync(ctx.inputs.blob, 'utf8') + '|' + ctx.upstream.blob[0].id);
+  }},
+  {type: 'toy-report', params, inputs: {a: num}, outputs: {page: {kind: 'Report'}}, async run(ctx) {
+    writeFileSync(ctx.file('page', '.md'), '# value ' + ctx.inputs.a + '\\n');
   }},
   {type: 'toy-flaky', params, outputs: {out: num}, async run(ctx) {
     note(ctx);

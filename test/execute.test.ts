@@ -284,6 +284,20 @@ describe('real pipelines', () => {
     assert.equal(csv.stdout, 'add,add.score,status\n2,3,done\n7,,1 missing\n');
   });
 
+  it('run copies Report outputs out of the cache into .distillery/reports/<pipeline>/ and prints their paths', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), 'name: toy\nimports: [./toy-nodes.mjs]\nnodes:\n  src: {type: toy-source, with: {value: 4}}\n  rep: {type: toy-report, in: {a: src}}\n');
+    const result = await cli(r, ['run', 'p.yaml']);
+    assert.equal(result.code, 0, result.stderr);
+    const published = join('.distillery', 'reports', 'toy', 'page.md');
+    assert.match(result.stdout, new RegExp(`report: ${published.replace(/\./g, '\\.')}`));
+    assert.equal(await readFile(join(r.dir, published), 'utf8'), '# value 4\n');
+    // A cached rerun publishes again (the folder is replaced, not appended to).
+    const again = await cli(r, ['run', 'p.yaml']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(await readdir(join(r.dir, '.distillery', 'reports', 'toy')), ['page.md']);
+  });
+
   it('a failing node: exit 1, the message in the final summary, the stack only in the run record', async () => {
     const r = await rig();
     await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {fail: true}));

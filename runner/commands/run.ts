@@ -1,5 +1,5 @@
 /** `distillery run FILE`: analyze, execute what is not cached, record the run. */
-import {resolve} from 'node:path';
+import {join, relative, resolve} from 'node:path';
 import type {Command, CommandIO} from './command.js';
 import {EXIT} from './command.js';
 import {parseOptions, positiveInt} from './parse-options.js';
@@ -13,7 +13,8 @@ const HELP = `Usage: distillery run FILE [options]
 
 Runs a pipeline: every node instance whose cache key is not in the cache is computed (in worker processes, bounded
 by the GPUs / CPU slots), results are committed to the cache, and a run record is written to
-.distillery/runs/<run-id>/ (summary.json, events.jsonl).
+.distillery/runs/<run-id>/ (summary.json, events.jsonl). The outputs of Report nodes are copied to
+.distillery/reports/<pipeline>/ and their paths printed.
 
 Options:
   --set KEY=VALUE     override a value of the pipeline (repeatable)
@@ -144,7 +145,12 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     result.nodes,
   );
   await recorder.finish(summary, values.summary === undefined ? undefined : resolve(io.cwd, values.summary));
-  if (values.json !== true) io.stdout.write(finalSummary(result));
+  const {publishReports} = await import('../publish-reports.js');
+  const reports = await publishReports(plan, store, join(io.cwd, '.distillery', 'reports'));
+  if (values.json !== true) {
+    io.stdout.write(finalSummary(result));
+    for (const r of reports) for (const f of r.files) io.stdout.write(`report: ${relative(io.cwd, f)}\n`);
+  }
   switch (result.status) {
     case 'ok':
       return EXIT.ok;
