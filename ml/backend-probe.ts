@@ -5,7 +5,8 @@
  * no-op run must not pay for loading tfjs, so this only resolves package files.
  */
 import {createRequire} from 'node:module';
-import {readFileSync} from 'node:fs';
+import {existsSync, readFileSync, readdirSync} from 'node:fs';
+import {dirname, join} from 'node:path';
 
 /** The backends in order of preference. */
 export const BACKEND_KINDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -27,10 +28,22 @@ export interface BackendProbe {
 
 const require = createRequire(import.meta.url);
 
+/** The native packages: usable only when their install script built or fetched the binding. */
+const NATIVE: ReadonlySet<string> = new Set([BACKEND_PACKAGES['tensorflow-gpu'], BACKEND_PACKAGES.tensorflow]);
+
 function installed(pkg: string): boolean {
+  let manifest: string;
   try {
-    require.resolve(`${pkg}/package.json`);
-    return true;
+    manifest = require.resolve(`${pkg}/package.json`);
+  } catch {
+    return false;
+  }
+  if (!NATIVE.has(pkg)) return true;
+  // An offline install leaves the package without `lib/napi-v*/tfjs_binding.node`; planning for it would key every
+  // node on a backend that cannot load.
+  const lib = join(dirname(manifest), 'lib');
+  try {
+    return readdirSync(lib).some((d) => d.startsWith('napi-v') && existsSync(join(lib, d, 'tfjs_binding.node')));
   } catch {
     return false;
   }

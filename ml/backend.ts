@@ -122,3 +122,20 @@ export function initBackend(env: NodeJS.ProcessEnv = process.env): Promise<Backe
   })();
   return initialised;
 }
+
+/**
+ * The backend a cached node must run on: the one its key was computed with (the probe's choice, which the planner
+ * made in the same environment). A fallback would store results computed elsewhere under that key, so it is an error
+ * that names the backend that does work.
+ */
+export async function initPlannedBackend(env: NodeJS.ProcessEnv = process.env): Promise<BackendInfo> {
+  const info = await initBackend(env);
+  const first = info.fallbacks[0];
+  if (first !== undefined) {
+    throw new Error(
+      `the ${first.kind} backend was planned (it is installed) but failed to load: ${first.reason}; ` +
+        `set DISTILLERY_BACKEND=${info.kind} to plan and run on ${info.kind}`,
+    );
+  }
+  return info;
+}

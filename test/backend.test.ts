@@ -96,6 +96,16 @@ describe('backend selection', () => {
     assert.equal(await initBackend({DISTILLERY_BACKEND: 'cpu'}), info);
   });
 
+  it('a node must not run on a backend other than the one its key was planned with', async () => {
+    if (installed('@tensorflow/tfjs-node-gpu')) return; // the forced backend below would load: nothing to check
+    const {initPlannedBackend} = await import('../ml/backend.js');
+    // This process already has a backend; the planned-backend check only looks at the fallbacks of that first result.
+    await assert.rejects(initPlannedBackend({DISTILLERY_BACKEND: 'tensorflow-gpu'}), /tensorflow-gpu backend was planned.*DISTILLERY_BACKEND=/);
+    const {probeBackend} = await import('../ml/backend-probe.js');
+    // A native package without its binding (an offline install) is not planned for.
+    assert.notEqual(probeBackend({}).kind, 'tensorflow-gpu');
+  });
+
   it('rejects an unknown DISTILLERY_BACKEND by name', async () => {
     const {probeBackend} = await import('../ml/backend-probe.js');
     assert.throws(() => probeBackend({DISTILLERY_BACKEND: 'tpu'}), /DISTILLERY_BACKEND=tpu/);
