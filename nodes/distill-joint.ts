@@ -3,22 +3,7 @@
  * (ml/mtt.ts): the method of the paper. alpha = 0 is plain MTT, and the teacher input is then not read at all.
  * The student network is the experts' ConvNet (the architecture stored in their trajectories).
  */
-import * as tf from '@tensorflow/tfjs';
-import {initBackend} from '../ml/backend.js';
-import {distill} from '../ml/mtt.js';
-import type {MttTeacher} from '../ml/mtt-config.js';
-import {teacherFromModel} from '../ml/train.js';
-import {MttError} from '../ml/mtt-failure.js';
 import {defineNode} from './api.js';
-import {
-  inputPath,
-  inputPaths,
-  readDatasetArtifact,
-  readModelArtifact,
-  readTrajectoryArtifact,
-  writeSyntheticSetArtifact,
-} from './artifacts.js';
-import {buildArch, describeArch} from './model-spec.js';
 
 /** Params of {@link distillJoint} (names follow the reference CLI). */
 export interface DistillJointParams {
@@ -79,75 +64,7 @@ export const distillJoint = defineNode<DistillJointParams>({
   },
   resources: {gpu: 1},
   async run(ctx) {
-    await initBackend();
-    const p = ctx.params;
-    const data = await readDatasetArtifact(inputPath(ctx.inputs['data'], 'data'));
-    const needed = p.max_start_epoch + p.expert_epochs;
-    const experts = await Promise.all(inputPaths(ctx.inputs['experts'], 'experts').map((f) => readTrajectoryArtifact(f, needed)));
-    const first = experts[0];
-    if (first === undefined) throw new Error('distillJoint: no expert trajectories connected to "experts"');
-    const arch = first.arch;
-    if (arch.kind !== 'convnet') throw new Error(`distillJoint: experts must be ConvNets, got ${describeArch(arch)}`);
-    for (const e of experts) {
-      if (JSON.stringify(e.arch) !== JSON.stringify(arch)) throw new Error('distillJoint: the experts have different architectures');
-    }
-    if ((p.width !== undefined && p.width !== arch.width) || (p.depth !== undefined && p.depth !== arch.depth)) {
-      throw new Error(`distillJoint: student width/depth ${p.width ?? arch.width}/${p.depth ?? arch.depth} differ from the experts' ${arch.width}/${arch.depth}`);
-    }
-    const model = buildArch(arch);
-    const owned: tf.Tensor[] = [];
-    let teacher: MttTeacher | undefined;
-    if (p.alpha > 0) {
-      const teacherInput = ctx.inputs['teacher'];
-      if (teacherInput === undefined) throw new Error(`distillJoint: alpha = ${p.alpha} > 0 needs the "teacher" input`);
-      const t = await readModelArtifact(inputPath(teacherInput, 'teacher'));
-      const tModel = buildArch(t.arch);
-      const tParams = tf.tensor1d(t.params[0] ?? new Float32Array(0));
-      const tBuffers = tf.tensor1d(t.buffers[0] ?? new Float32Array(0));
-      owned.push(tParams, tBuffers);
-      teacher = teacherFromModel(tModel, tParams, tBuffers);
-      ctx.log(`teacher: ${describeArch(t.arch)}`);
-    }
-    let outcome;
-    try {
-      outcome = await distill({
-        model,
-        experts: experts.map((e) => e.snapshots),
-        real: data.train,
-        ipc: p.ipc,
-        iterations: p.iterations,
-        synSteps: p.syn_steps,
-        expertEpochs: p.expert_epochs,
-        maxStartEpoch: p.max_start_epoch,
-        lrImg: p.lr_img,
-        lrLr: p.lr_lr,
-        lrTeacher: p.lr_teacher,
-        ...(p.batch_syn === undefined ? {} : {batchSyn: p.batch_syn}),
-        alpha: p.alpha,
-        temperature: p.T,
-        ...(teacher === undefined ? {} : {teacher}),
-        dsa: p.dsa ? {} : false,
-        unroll: p.unroll,
-        seed: ctx.seed,
-        signal: ctx.signal,
-        onProgress: (it, info) =>
-          ctx.progress((it + 1) / p.iterations, {iter: it + 1, loss: Number(info.loss.toFixed(4)), lr: Number(info.synLr.toPrecision(3))}),
-      });
-    } finally {
-      tf.dispose(owned);
-    }
-    if (!outcome.ok) throw new MttError(outcome.error);
-    const r = outcome.value;
-    const tail = r.losses.slice(-Math.max(1, Math.floor(r.losses.length / 10)));
-    ctx.metric('final_loss', tail.reduce((a, b) => a + b, 0) / tail.length);
-    ctx.metric('first_loss', r.losses[0] ?? Number.NaN);
-    ctx.metric('syn_lr', r.synLr);
-    await writeSyntheticSetArtifact(ctx.file('set', '.safetensors'), {
-      set: r.synthetic,
-      lr: r.synLr,
-      provenance: {source: 'distilled', ipc: p.ipc, alpha: p.alpha, T: p.T, iterations: p.iterations, student: describeArch(arch)},
-    });
-    ctx.write('curve', {loss: [...r.losses], syn_lr: [...r.synLrs]});
-    ctx.progress(1);
+    const {run} = await import('./distill-joint-run.js');
+    return run(ctx);
   },
 });

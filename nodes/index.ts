@@ -2,6 +2,11 @@
  * The built-in node types. The runner's registry reads this list; a pipeline names a type by its `type:` string.
  * Add a built-in by importing its module here, appending it to the default export and naming its file in
  * `builtinModules` (so editing that file changes the type's implementation hash and invalidates its cache entries).
+ *
+ * Importing this file must load no TensorFlow.js (the registry imports it to validate and plan a pipeline; a cached
+ * no-op run loads no tfjs at all): each `<name>.ts` holds only the definition (params schema, ports, resources) and
+ * its `run()` imports the implementation, `<name>-run.ts`, when an instance runs. The dynamic import is followed by
+ * the implementation hash, so the run file and what it imports still count in the type's cache keys.
  */
 import type {NodeDefinition} from './api.js';
 import {distillJoint} from './distill-joint.js';

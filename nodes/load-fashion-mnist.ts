@@ -2,10 +2,8 @@
  * `loadFashionMNIST`: the real Fashion-MNIST (Debian's `dataset-fashion-mnist`, or the IDX files anywhere), as one
  * `Dataset` artifact. A missing data set fails with the loader's message, which says what to install.
  */
-import {loadFashionMnist} from '../ml/data/fashion-mnist.js';
 import {defineNode} from './api.js';
-import {writeDatasetArtifact} from './artifacts.js';
-import {LIMIT_PARAMS, limitSplit} from './subset-limit.js';
+import {LIMIT_PARAMS} from './subset-limit.js';
 
 /** Params of {@link loadFashionMNIST}. */
 export interface LoadFashionMnistParams {
@@ -32,16 +30,7 @@ export const loadFashionMNIST = defineNode<LoadFashionMnistParams>({
   },
   outputs: {data: {kind: 'Dataset', description: 'train and test splits (safetensors, raw 8-bit pixels)'}},
   async run(ctx) {
-    const p = ctx.params;
-    const root = p.root === undefined ? {} : {root: p.root};
-    ctx.progress(0, {step: 'train'});
-    const train = limitSplit(await loadFashionMnist({split: 'train', ...root}), p.trainLimit, p.subsetSeed);
-    ctx.signal.throwIfAborted();
-    ctx.progress(0.5, {step: 'test'});
-    const test = limitSplit(await loadFashionMnist({split: 'test', ...root}), p.testLimit, p.subsetSeed + 1);
-    await writeDatasetArtifact(ctx.file('data', '.safetensors'), {name: 'Fashion-MNIST', train, test});
-    ctx.metric('train_images', train.n);
-    ctx.metric('test_images', test.n);
-    ctx.progress(1);
+    const {run} = await import('./load-fashion-mnist-run.js');
+    return run(ctx);
   },
 });

@@ -1,10 +1,9 @@
 /**
  * Architectures as plain JSON, so a `Model` or `Trajectories` artifact carries what it takes to rebuild the network
  * that its flat parameters belong to (a downstream node never has to be told the width twice).
+ *
+ * This module loads no TensorFlow.js (the node definitions use it); building a spec's network is build-arch.ts.
  */
-import {convNet} from '../ml/convnet.js';
-import {resNet} from '../ml/resnet.js';
-import type {StatefulModel} from '../ml/stateful-model.js';
 import type {JsonObject} from './api.js';
 
 /** A ConvNet (ConvNetD3 family). */
@@ -30,33 +29,6 @@ export interface ResNetSpec {
 
 /** Any architecture a built-in node can build. */
 export type ArchSpec = ConvNetSpec | ResNetSpec;
-
-/** Builds the functional model of `spec`. */
-export function buildArch(spec: ArchSpec): StatefulModel {
-  switch (spec.kind) {
-    case 'convnet':
-      return convNet({
-        width: spec.width,
-        depth: spec.depth,
-        norm: spec.norm,
-        channels: spec.channels,
-        imageSize: spec.imageSize,
-        classes: spec.classes,
-      });
-    case 'resnet':
-      return resNet({
-        depth: spec.depth,
-        widthMultiplier: spec.widthMultiplier,
-        norm: spec.norm,
-        channels: spec.channels,
-        classes: spec.classes,
-      });
-    default: {
-      const never: never = spec;
-      throw new Error(`Internal error: unknown architecture ${JSON.stringify(never)}`);
-    }
-  }
-}
 
 /** A one-line name, e.g. `ConvNet-128 (depth 3, instance)` or `ResNet-50 x0.5 (batch)`. */
 export function describeArch(spec: ArchSpec): string {

@@ -3,9 +3,7 @@
  * (class-major, seeded), written in the same `SyntheticSet` format as a distilled set so the same student and
  * evaluation nodes take it.
  */
-import {randomPerClass} from '../ml/data/dataset.js';
 import {defineNode} from './api.js';
-import {inputPath, readDatasetArtifact, writeSyntheticSetArtifact} from './artifacts.js';
 
 /** Params of {@link selectRandom}. */
 export interface SelectRandomParams {
@@ -28,14 +26,7 @@ export const selectRandom = defineNode<SelectRandomParams>({
   inputs: {data: {kind: 'Dataset'}},
   outputs: {set: {kind: 'SyntheticSet', description: 'safetensors: x F32 [N,H,W,C], y I32 [N], lr F32 [1]'}},
   async run(ctx) {
-    const data = await readDatasetArtifact(inputPath(ctx.inputs['data'], 'data'));
-    const set = randomPerClass(data.train, ctx.params.ipc, ctx.seed);
-    await writeSyntheticSetArtifact(ctx.file('set', '.safetensors'), {
-      set,
-      lr: ctx.params.lr,
-      provenance: {source: 'random', ipc: ctx.params.ipc},
-    });
-    ctx.metric('images', set.n);
-    ctx.progress(1);
+    const {run} = await import('./select-random-run.js');
+    return run(ctx);
   },
 });

@@ -1,16 +1,8 @@
 /**
  * The `trainLimit` / `testLimit` params of the loader nodes: a quick run on a subset must keep the classes balanced
  * (a prefix of the file need not be), so a limit becomes floor(limit / classes) random images per class.
+ * The subset itself is drawn by limitSplit (limit-split.ts), which only the loaders' run files import.
  */
-import type {Dataset} from '../ml/data/dataset.js';
-import {subset} from '../ml/data/dataset.js';
-
-/** `ds` itself when `limit` is undefined or not below its size, else a stratified random subset of about `limit`. */
-export function limitSplit(ds: Dataset, limit: number | undefined, seed: number): Dataset {
-  if (limit === undefined || limit >= ds.n) return ds;
-  const perClass = Math.max(1, Math.floor(limit / ds.classes));
-  return subset(ds, {perClass, seed});
-}
 
 /** The JSON Schema properties of the loaders' subset params. */
 export const LIMIT_PARAMS = {

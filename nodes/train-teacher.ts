@@ -3,14 +3,7 @@
  * (momentum 0.9, weight decay 5e-4, lr x0.1 at epochs/2 + 1). Its `Model` keeps the batch-norm running statistics,
  * so the teacher is evaluated (and distils) in eval mode, as a PyTorch teacher would be.
  */
-import * as tf from '@tensorflow/tfjs';
-import {initBackend} from '../ml/backend.js';
-import {toTensors} from '../ml/data/dataset.js';
-import {evaluate} from '../ml/evaluate.js';
-import {train} from '../ml/train.js';
 import {defineNode} from './api.js';
-import {inputPath, readDatasetArtifact, writeModelArtifact} from './artifacts.js';
-import {buildArch, convNetFor, describeArch, type ArchSpec} from './model-spec.js';
 
 /** Params of {@link trainTeacher}. */
 export interface TrainTeacherParams {
@@ -25,28 +18,6 @@ export interface TrainTeacherParams {
   readonly weightDecay: number;
   readonly batchSize: number;
   readonly dsa: boolean;
-}
-
-function archOf(p: TrainTeacherParams, data: {channels: number; height: number; classes: number}): ArchSpec {
-  switch (p.arch) {
-    case 'resnet18':
-    case 'resnet50':
-      return {
-        kind: 'resnet',
-        depth: p.arch === 'resnet18' ? 18 : 50,
-        widthMultiplier: p.widthMultiplier,
-        norm: p.norm,
-        channels: data.channels,
-        classes: data.classes,
-      };
-    case 'convnet':
-      // A ConvNet teacher has no group norm; 'group' falls back to the ConvNet default.
-      return convNetFor({width: p.width, depth: p.depth, norm: p.norm === 'batch' ? 'batch' : 'instance'}, data);
-    default: {
-      const never: never = p.arch;
-      throw new Error(`Internal error: unknown teacher architecture ${String(never)}`);
-    }
-  }
 }
 
 /** The node type. */
@@ -74,54 +45,7 @@ export const trainTeacher = defineNode<TrainTeacherParams>({
   outputs: {model: {kind: 'Model', description: 'safetensors: params F32 [1, P], buffers F32 [1, B], arch in metadata'}},
   resources: {gpu: 1},
   async run(ctx) {
-    await initBackend();
-    const p = ctx.params;
-    const data = await readDatasetArtifact(inputPath(ctx.inputs['data'], 'data'));
-    const arch = archOf(p, data.train);
-    const model = buildArch(arch);
-    ctx.log(`teacher: ${describeArch(arch)}, ${model.numParams} parameters`);
-    const {x, y} = toTensors(data.train);
-    const init = model.init(ctx.seed);
-    let params: Float32Array;
-    let buffers: Float32Array;
-    try {
-      const result = await train({
-        model,
-        params: init,
-        x,
-        y,
-        epochs: p.epochs,
-        batchSize: p.batchSize,
-        lr: p.lr,
-        momentum: p.momentum,
-        weightDecay: p.weightDecay,
-        lrDecayEpochs: [Math.floor(p.epochs / 2) + 1].filter((e) => e < p.epochs),
-        ...(p.dsa ? {dsa: {}} : {}),
-        seed: ctx.seed,
-        signal: ctx.signal,
-        onEpoch: (info) => ctx.log(`epoch ${info.epoch}: loss ${info.loss.toFixed(4)}`),
-        onProgress: (fraction, info) => ctx.progress(0.95 * fraction, {epoch: info.epoch + 1, batch: info.batch + 1}),
-      });
-      const test = toTensors(data.test);
-      try {
-        const ev = await evaluate(model, result.params, test.x, test.y, 256, {buffers: result.buffers, signal: ctx.signal});
-        ctx.metric('test_accuracy', 100 * ev.accuracy);
-        const last = result.history[result.history.length - 1];
-        if (last !== undefined) ctx.metric('train_loss', last.loss);
-        params = Float32Array.from(await result.params.data());
-        buffers = Float32Array.from(await result.buffers.data());
-      } finally {
-        tf.dispose([test.x, test.y, result.params, result.buffers]);
-      }
-    } finally {
-      tf.dispose([x, y, init]);
-    }
-    await writeModelArtifact(ctx.file('model', '.safetensors'), {
-      arch,
-      params: [params],
-      buffers: [buffers],
-      provenance: {source: 'teacher', arch: describeArch(arch), epochs: p.epochs},
-    });
-    ctx.progress(1);
+    const {run} = await import('./train-teacher-run.js');
+    return run(ctx);
   },
 });
