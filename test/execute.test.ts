@@ -95,7 +95,8 @@ describe('executor', () => {
     const plan = makePlan(r.module, [
       {id: 'bad', type: 'toy-source', params: {value: 1, fail: true, log: r.log}, outputs: {out: 'Num'}},
       {id: 'after', type: 'toy-add', params: {log: r.log}, inputs: {a: [['bad', 'out']]}, outputs: {out: 'Num'}},
-      {id: 'slow', type: 'toy-source', params: {value: 2, sleepMs: 300, log: r.log}, outputs: {out: 'Num'}},
+      // Long enough that `bad` has failed before `slow` ends even when worker start-up is slow on a loaded machine.
+      {id: 'slow', type: 'toy-source', params: {value: 2, sleepMs: 2_000, log: r.log}, outputs: {out: 'Num'}},
       {id: 'later', type: 'toy-add', params: {log: r.log}, inputs: {a: [['slow', 'out']]}, outputs: {out: 'Num'}},
     ]);
     const {result, events} = await runPlan(r, plan);
