@@ -5,6 +5,11 @@ import type {RunEvent} from '../events.js';
 import type {Logger} from './logger.js';
 import {formatEvent} from './format-event.js';
 
+/** Numbers in progress info at 4 significant digits (a loss of 0.07142857142857142 reads as 0.07143). */
+export function shortNumber(value: number | string): string {
+  return typeof value === 'number' && !Number.isInteger(value) ? String(Number(value.toPrecision(4))) : String(value);
+}
+
 /** Progress bars for running instances. */
 export class ProgressLogger implements Logger {
   readonly #bars: cliProgress.MultiBar;
@@ -26,7 +31,8 @@ export class ProgressLogger implements Logger {
   }
 
   #line(text: string): void {
-    this.#bars.log(text + '\n');
+    // cli-progress writes logged lines over the rows the bars used and clears only the first: erase each line's rest.
+    this.#bars.log(text + '\x1b[K\n');
   }
 
   log(event: RunEvent): void {
@@ -36,19 +42,22 @@ export class ProgressLogger implements Logger {
         this.#running.set(event.id, this.#bars.create(1000, 0, {id: event.id, info: ''}));
         return;
       case 'node-progress': {
-        const info = event.info === undefined ? '' : Object.entries(event.info).map(([k, v]) => `${k}=${v}`).join(' ');
+        const info = event.info === undefined ? '' : Object.entries(event.info).map(([k, v]) => `${k}=${shortNumber(v)}`).join(' ');
         this.#running.get(event.id)?.update(Math.round(Math.min(1, Math.max(0, event.fraction)) * 1000), {info});
         return;
       }
       case 'node-succeeded':
       case 'node-failed':
       case 'node-skipped': {
+        // The line first: cli-progress flushes logged lines when it redraws, and remove() redraws at once.
+        const line = formatEvent(event);
+        if (line !== undefined) this.#line(line);
         const bar = this.#running.get(event.id);
         if (bar !== undefined) {
           this.#bars.remove(bar);
           this.#running.delete(event.id);
         }
-        break;
+        return;
       }
       default:
         break;
@@ -58,6 +67,8 @@ export class ProgressLogger implements Logger {
   }
 
   close(): void {
+    // stop() does not flush lines logged since the last redraw (the run-finished line): redraw once first.
+    this.#bars.update();
     this.#bars.stop();
   }
 }
