@@ -1,5 +1,6 @@
 /**
- * Runs every benchmark module in turn (`npm run bench`). Each module exports `bench(report)`; add new ones here.
+ * Runs the benchmark modules in turn (`npm run bench`), or only those named on the command line
+ * (`npm run bench -- ml mtt`). Each module exports `bench(report)`; add new ones here.
  */
 import {bench as dataIo} from './data-io.bench.js';
 import {bench as ml} from './ml.bench.js';
@@ -8,8 +9,24 @@ import {bench as plan} from './plan.bench.js';
 import {bench as run} from './run.bench.js';
 import {bench as training} from './train.bench.js';
 
-const benches: readonly ((report: (line: string) => void) => Promise<void>)[] = [dataIo, plan, run, training, ml, mtt];
+type Bench = (report: (line: string) => void) => Promise<void>;
 
-for (const run of benches) {
-  await run((line) => process.stdout.write(line + '\n'));
+const benches: ReadonlyMap<string, Bench> = new Map([
+  ['data-io', dataIo],
+  ['plan', plan],
+  ['run', run],
+  ['train', training],
+  ['ml', ml],
+  ['mtt', mtt],
+]);
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !benches.has(name));
+if (unknown.length > 0) {
+  process.stderr.write(`unknown bench ${unknown.join(', ')}; choose from ${[...benches.keys()].join(', ')}\n`);
+  process.exit(2);
+}
+for (const [name, bench] of benches) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  await bench((line) => process.stdout.write(line + '\n'));
 }
