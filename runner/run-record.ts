@@ -7,23 +7,11 @@ import type {WriteStream} from 'node:fs';
 import {mkdir, writeFile} from 'node:fs/promises';
 import {randomBytes} from 'node:crypto';
 import {dirname, join} from 'node:path';
-import type {KeyParts} from './plan.js';
-import type {NodeOutcome, RunEvent, RunStatus} from './events.js';
+import type {RunEvent, RunStatus} from './events.js';
 import type {NodeReport} from './executor.js';
 
-/** One node of `summary.json`. */
-export interface RecordedNode {
-  readonly id: string;
-  readonly type: string;
-  readonly key: string;
-  readonly keyParts: KeyParts;
-  readonly status: NodeOutcome;
-  readonly seconds: number;
-  readonly metrics: Readonly<Record<string, number>>;
-  readonly error?: string;
-  readonly stack?: string;
-  readonly reason?: string;
-}
+/** One node of `summary.json`: the executor's report of it (seconds rounded to milliseconds). */
+export type RecordedNode = NodeReport;
 
 /** The content of `summary.json`. */
 export interface RunSummary {
