@@ -63,14 +63,9 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const file = resolve(io.cwd, fileArg);
   const out = resolve(io.cwd, values.out);
 
-  const {analyzePipeline} = await import('../analyze-pipeline.js');
-  const analyzed = await analyzePipeline(file, {sets: values.set ?? [], env: io.env, cwd: io.cwd});
-  if (!analyzed.ok) {
-    const {renderDiagnostics} = await import('../diagnostic.js');
-    io.stderr.write(renderDiagnostics(analyzed.error, {color: io.stderr.isTTY === true}));
-    return EXIT.badInput;
-  }
-  const plan = analyzed.value;
+  const {analyzeOrReport} = await import('./analyze-or-report.js');
+  const plan = await analyzeOrReport(file, values.set ?? [], io);
+  if (plan === undefined) return EXIT.badInput;
   const node = plan.nodes.get(instance);
   if (node === undefined) {
     const sets = plan.order.filter((id) => Object.values(plan.nodes.get(id)?.outputs ?? {}).includes('SyntheticSet'));

@@ -116,16 +116,12 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     io.stderr.write(`distillery results: expected one pipeline FILE and --format md, csv or json\n\n${HELP}`);
     return EXIT.badInput;
   }
-  const {analyzePipeline} = await import('../analyze-pipeline.js');
-  const analyzed = await analyzePipeline(resolve(io.cwd, positionals[0] ?? ''), {sets: values.set ?? [], env: io.env, cwd: io.cwd});
-  if (!analyzed.ok) {
-    const {renderDiagnostics} = await import('../diagnostic.js');
-    io.stderr.write(renderDiagnostics(analyzed.error, {color: io.stderr.isTTY === true}));
-    return EXIT.badInput;
-  }
+  const {analyzeOrReport} = await import('./analyze-or-report.js');
+  const plan = await analyzeOrReport(resolve(io.cwd, positionals[0] ?? ''), values.set ?? [], io);
+  if (plan === undefined) return EXIT.badInput;
   const {LocalStore} = await import('../../cache/local-store.js');
   const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd));
-  io.stdout.write(renderResults(await collectResults(analyzed.value, store), format));
+  io.stdout.write(renderResults(await collectResults(plan, store), format));
   return EXIT.ok;
 }
 

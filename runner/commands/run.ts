@@ -88,14 +88,9 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   }
   const file = resolve(io.cwd, positionals[0] ?? '');
 
-  const {analyzePipeline} = await import('../analyze-pipeline.js');
-  const analyzed = await analyzePipeline(file, {sets: values.set ?? [], env: io.env, cwd: io.cwd});
-  if (!analyzed.ok) {
-    const {renderDiagnostics} = await import('../diagnostic.js');
-    io.stderr.write(renderDiagnostics(analyzed.error, {color: io.stderr.isTTY === true}));
-    return EXIT.badInput;
-  }
-  const plan = analyzed.value;
+  const {analyzeOrReport} = await import('./analyze-or-report.js');
+  const plan = await analyzeOrReport(file, values.set ?? [], io);
+  if (plan === undefined) return EXIT.badInput;
 
   const [{LocalStore}, {execute}, {RunRecorder, buildSummary}] = await Promise.all([
     import('../../cache/local-store.js'),
