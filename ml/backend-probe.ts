@@ -6,6 +6,7 @@
  */
 import {createRequire} from 'node:module';
 import {existsSync, readFileSync, readdirSync} from 'node:fs';
+import {availableParallelism} from 'node:os';
 import {dirname, join} from 'node:path';
 
 /** The backends in order of preference. */
@@ -65,4 +66,24 @@ export function probeBackend(env: NodeJS.ProcessEnv = process.env): BackendProbe
   const kind = forcedBackend(env) ?? BACKEND_KINDS.find((k) => installed(BACKEND_PACKAGES[k])) ?? 'cpu';
   const pkg = JSON.parse(readFileSync(require.resolve('@tensorflow/tfjs-core/package.json'), 'utf8')) as {version: string};
   return {kind, tfjsVersion: pkg.version};
+}
+
+/** The variable that sets the wasm backend's thread count (it does not change results, so it is not in keys). */
+export const WASM_THREADS_VARIABLE = 'DISTILLERY_WASM_THREADS';
+
+/**
+ * Parses `DISTILLERY_WASM_THREADS`: a positive integer, or undefined when unset or empty. Throws a plain message for
+ * anything else.
+ */
+export function forcedWasmThreads(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env[WASM_THREADS_VARIABLE]?.trim();
+  if (!raw) return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${WASM_THREADS_VARIABLE}=${raw} is not a positive integer`);
+  return n;
+}
+
+/** Threads the wasm backend uses: `DISTILLERY_WASM_THREADS` when set, else one per core. */
+export function wasmThreadCount(env: NodeJS.ProcessEnv = process.env): number {
+  return forcedWasmThreads(env) ?? availableParallelism();
 }

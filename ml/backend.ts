@@ -9,10 +9,11 @@
 import * as tf from '@tensorflow/tfjs';
 import {createRequire} from 'node:module';
 import path from 'node:path';
-import {BACKEND_KINDS, BACKEND_PACKAGES, probeBackend} from './backend-probe.js';
+import {BACKEND_KINDS, BACKEND_PACKAGES, probeBackend, wasmThreadCount} from './backend-probe.js';
 import type {BackendKind} from './backend-probe.js';
 import {installGradientFixes} from './grad-fixes.js';
 import {installWasmKernels} from './wasm-kernels/index.js';
+import {activeWasmThreads, disableWasmThreads, withWasmThreads} from './wasm-threads.js';
 
 /** A backend that was tried and skipped, and why. */
 export interface BackendFallback {
@@ -27,6 +28,10 @@ export interface BackendInfo {
   readonly tfjsVersion: string;
   /** Backends tried before `kind`, in order, with the reason each was skipped (empty when the first choice worked). */
   readonly fallbacks: readonly BackendFallback[];
+  /** Threads of the wasm backend's pool (wasm only). */
+  readonly wasmThreads?: number;
+  /** Why the wasm backend runs on fewer threads than asked for, when it does. */
+  readonly wasmThreadsNote?: string;
 }
 
 /** The tfjs backend name (tf.setBackend) of each kind. Both native packages register 'tensorflow'. */
@@ -39,16 +44,60 @@ const TFJS_NAMES: Readonly<Record<BackendKind, string>> = {
 
 const require = createRequire(import.meta.url);
 
-let wasmRegistered: Promise<void> | undefined;
+type WasmPackage = typeof import('@tensorflow/tfjs-backend-wasm');
+
+let wasmRegistered: Promise<WasmPackage> | undefined;
 
 /** Imports the wasm backend once and points it at the .wasm files shipped in its package (a file path, for Node). */
-function registerWasm(): Promise<void> {
+function registerWasm(): Promise<WasmPackage> {
   wasmRegistered ??= (async () => {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
     wasm.setWasmPaths(dist + path.sep);
+    return wasm;
   })();
   return wasmRegistered;
+}
+
+/** Why the last first-time wasm start ran on fewer threads than asked for (see BackendInfo.wasmThreadsNote). */
+let wasmThreadsNote: string | undefined;
+
+/** `tf.setBackend(name)`, with failures as a reason string (undefined when the backend is active). */
+async function setBackend(name: string): Promise<string | undefined> {
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(name);
+    await tf.ready();
+  } catch (e) {
+    return `tf.setBackend('${name}') failed: ${message(e)}`;
+  }
+  if (!ok || tf.getBackend() !== name) return `tf.setBackend('${name}') could not initialise the backend`;
+  return undefined;
+}
+
+/**
+ * Starts the wasm backend: the first time in a process on `wasmThreadCount(env)` threads (falling back to one thread,
+ * with a note, when the threaded build fails to start), later times the same instance again.
+ */
+async function startWasm(wasm: WasmPackage, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  if (tf.findBackend('wasm') !== null) return setBackend('wasm');
+  const threads = wasmThreadCount(env);
+  if (threads === 1) return setBackend('wasm');
+  let reason: string | undefined;
+  try {
+    reason = await withWasmThreads(wasm, threads, () => setBackend('wasm'));
+  } catch (e) {
+    // E.g. a tfjs-backend-wasm whose files moved: withWasmThreads failed before starting the backend.
+    reason = message(e);
+  }
+  if (reason === undefined) {
+    const got = await activeWasmThreads();
+    wasmThreadsNote = got < threads ? `asked for ${threads} threads, the pool has ${got}` : undefined;
+    return undefined;
+  }
+  disableWasmThreads(wasm);
+  wasmThreadsNote = `the threaded build did not start (${reason}); running on one thread`;
+  return setBackend('wasm');
 }
 
 function message(e: unknown): string {
@@ -59,7 +108,7 @@ function message(e: unknown): string {
  * Makes `kind` the active backend, with the gradient fixes (all backends) and the wasm kernels (wasm) installed.
  * Returns undefined on success, else why it could not.
  */
-export async function activateBackend(kind: BackendKind): Promise<string | undefined> {
+export async function activateBackend(kind: BackendKind, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
   // Library code never prints: production mode silences tfjs's console notices (e.g. the cpu backend's hint).
   tf.enableProdMode();
   installGradientFixes();
@@ -75,13 +124,18 @@ export async function activateBackend(kind: BackendKind): Promise<string | undef
       }
       break;
     }
-    case 'wasm':
+    case 'wasm': {
+      let wasm: WasmPackage;
       try {
-        await registerWasm();
+        wasm = await registerWasm();
       } catch (e) {
         return `cannot load ${BACKEND_PACKAGES.wasm}: ${message(e)}`;
       }
-      break;
+      const reason = await startWasm(wasm, env);
+      if (reason !== undefined) return reason;
+      installWasmKernels();
+      return undefined;
+    }
     case 'cpu':
       break;
     default: {
@@ -89,17 +143,7 @@ export async function activateBackend(kind: BackendKind): Promise<string | undef
       throw new Error(`Internal error: unknown backend ${String(never)}`);
     }
   }
-  const name = TFJS_NAMES[kind];
-  let ok: boolean;
-  try {
-    ok = await tf.setBackend(name);
-    await tf.ready();
-  } catch (e) {
-    return `tf.setBackend('${name}') failed: ${message(e)}`;
-  }
-  if (!ok || tf.getBackend() !== name) return `tf.setBackend('${name}') could not initialise the backend`;
-  if (kind === 'wasm') installWasmKernels();
-  return undefined;
+  return setBackend(TFJS_NAMES[kind]);
 }
 
 let initialised: Promise<BackendInfo> | undefined;
@@ -114,9 +158,14 @@ export function initBackend(env: NodeJS.ProcessEnv = process.env): Promise<Backe
     const probe = probeBackend(env);
     const fallbacks: BackendFallback[] = [];
     for (const kind of BACKEND_KINDS.slice(BACKEND_KINDS.indexOf(probe.kind))) {
-      const reason = await activateBackend(kind);
-      if (reason === undefined) return {kind, tfjsVersion: probe.tfjsVersion, fallbacks};
-      fallbacks.push({kind, reason});
+      const reason = await activateBackend(kind, env);
+      if (reason !== undefined) {
+        fallbacks.push({kind, reason});
+        continue;
+      }
+      if (kind !== 'wasm') return {kind, tfjsVersion: probe.tfjsVersion, fallbacks};
+      const wasmThreads = await activeWasmThreads();
+      return {kind, tfjsVersion: probe.tfjsVersion, fallbacks, wasmThreads, ...(wasmThreadsNote === undefined ? {} : {wasmThreadsNote})};
     }
     throw new Error(`no tfjs backend could be initialised: ${fallbacks.map((f) => `${f.kind}: ${f.reason}`).join('; ')}`);
   })();

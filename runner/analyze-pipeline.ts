@@ -4,7 +4,7 @@
  */
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {probeBackend} from '../ml/backend-probe.js';
+import {WASM_THREADS_VARIABLE, forcedWasmThreads, probeBackend} from '../ml/backend-probe.js';
 import {buildPlan} from './build-plan.js';
 import {checkConnections} from './check-connections.js';
 import type {Diagnostic} from './diagnostic.js';
@@ -36,15 +36,27 @@ function failed(diagnostics: readonly Diagnostic[]): {ok: false; error: readonly
   return fail(sortDiagnostics(dedupeDiagnostics(diagnostics)));
 }
 
-/** The declared environment that goes into keys, or a diagnostic when `DISTILLERY_BACKEND` is invalid. */
+/**
+ * The declared environment that goes into keys, or a diagnostic when `DISTILLERY_BACKEND` or
+ * `DISTILLERY_WASM_THREADS` is invalid (the thread count is checked here so that a bad value fails before any work,
+ * not in every worker).
+ */
 function environmentOf(env: NodeJS.ProcessEnv): Result<Record<string, string>, Diagnostic> {
+  const bad = (name: string, error: unknown, hint: string): Result<Record<string, string>, Diagnostic> => {
+    const message = error instanceof Error ? error.message : String(error);
+    const source = new SourceText('environment', `${name}=${env[name] ?? ''}`);
+    return fail(errorAt('bad-environment', source.location(0, source.text.length), message, hint));
+  };
+  try {
+    forcedWasmThreads(env);
+  } catch (error: unknown) {
+    return bad(WASM_THREADS_VARIABLE, error, 'unset it to use one thread per core not taken by parallel jobs');
+  }
   try {
     const probe = probeBackend(env);
     return ok({backend: probe.kind, tfjs: probe.tfjsVersion});
   } catch (error: unknown) {
-    const message = error instanceof Error ? error.message : String(error);
-    const source = new SourceText('environment', `DISTILLERY_BACKEND=${env['DISTILLERY_BACKEND'] ?? ''}`);
-    return fail(errorAt('bad-environment', source.location(0, source.text.length), message, 'unset it to pick the backend automatically'));
+    return bad('DISTILLERY_BACKEND', error, 'unset it to pick the backend automatically');
   }
 }
 

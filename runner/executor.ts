@@ -18,6 +18,7 @@ import {WorkerHost} from './worker-host.js';
 import type {JobInput, WorkerJob} from './worker-protocol.js';
 import {distilleryVersion} from './distillery-version.js';
 import {unreachable} from './unreachable.js';
+import {workerEnvironment} from './worker-env.js';
 
 /** Execution options. */
 export interface ExecuteOptions {
@@ -90,7 +91,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
   const workers = new WorkerHost({
     maxIdle: pool.cpuSlots,
     ...(options.graceMs === undefined ? {} : {graceMs: options.graceMs}),
-    ...(options.env === undefined ? {} : {env: options.env}),
+    env: workerEnvironment(options.env ?? process.env, pool.cpuSlots),
   });
   const retries = Math.max(0, options.retries ?? 0);
   const producerBase = {host: hostname(), distilleryVersion: distilleryVersion()};

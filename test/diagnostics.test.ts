@@ -503,6 +503,26 @@ describe('diagnostic values', () => {
       assert.match(renderDiagnostics(result.error, {color: false}), /^error: environment:1:1 DISTILLERY_BACKEND=tpu is not one of/);
     }));
 
+  test('an invalid DISTILLERY_WASM_THREADS is located in the environment, with a hint', () =>
+    withRig(async (rig) => {
+      await rig.write('p.yaml', 'imports: [./toy.ts]\nnodes:\n  a: {type: source}\n');
+      const {analyzePipeline} = await import('../runner/analyze-pipeline.js');
+      const result = await analyzePipeline('p.yaml', {cwd: rig.dir, env: {DISTILLERY_BACKEND: 'cpu', DISTILLERY_WASM_THREADS: '0'}});
+      assert.ok(!result.ok);
+      assert.equal(
+        renderDiagnostics(result.error, {color: false}),
+        [
+          'error: environment:1:1 DISTILLERY_WASM_THREADS=0 is not a positive integer',
+          '    DISTILLERY_WASM_THREADS=0',
+          '    ~~~~~~~~~~~~~~~~~~~~~~~~~',
+          '  hint: unset it to use one thread per core not taken by parallel jobs',
+          '',
+          '1 error',
+          '',
+        ].join('\n'),
+      );
+    }));
+
   test('colour adds ANSI codes; warnings and supplemental locations render; counts are pluralised', () => {
     const location = {file: 'f.yaml', line: 2, col: 3, length: 4, lineText: '\tab cdef'};
     const diagnostics: Diagnostic[] = [

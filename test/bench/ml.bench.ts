@@ -3,10 +3,16 @@
  * data loading) on CIFAR-shaped and Fashion-MNIST-shaped batches of 256, and one trajectory-matching meta-gradient
  * at a small documented setting. The pure-JS cpu backend is not measured: its convolution gradients take minutes
  * per step at these sizes (see docs/ml-backends.md).
+ *
+ * wasm runs on every core (DISTILLERY_WASM_THREADS unset); on a multi-core machine the same measurements are then
+ * repeated on one thread in a child process (a process starts its wasm pool once), so one run shows both.
  */
 import * as tf from '@tensorflow/tfjs';
+import {execFileSync} from 'node:child_process';
+import {availableParallelism} from 'node:os';
 import {activateBackend} from '../../ml/backend.js';
-import type {BackendKind} from '../../ml/backend-probe.js';
+import {WASM_THREADS_VARIABLE, type BackendKind} from '../../ml/backend-probe.js';
+import {activeWasmThreads} from '../../ml/wasm-threads.js';
 import {convNet} from '../../ml/convnet.js';
 import {crossEntropy} from '../../ml/losses.js';
 import type {FunctionalModel} from '../../ml/model.js';
@@ -110,14 +116,23 @@ export async function bench(report: (line: string) => void): Promise<void> {
       report(`ml ${kind}: not available (${reason.split('\n')[0] ?? ''})`);
       continue;
     }
+    const label = kind === 'wasm' ? `wasm, ${await activeWasmThreads()} thread(s)` : kind;
     const cifar = trainingThroughput(convNet({channels: 3, imageSize: 32, classes: 10, width: 128}), [32, 32, 3]);
-    report(`ml ${kind}: ConvNet-128 training step, 32x32x3, batch ${BATCH}: ${format(cifar, 'images')}`);
+    report(`ml ${label}: ConvNet-128 training step, 32x32x3, batch ${BATCH}: ${format(cifar, 'images')}`);
     const fashion = trainingThroughput(convNet({channels: 1, imageSize: 28, classes: 10, width: 128}), [28, 28, 1]);
-    report(`ml ${kind}: ConvNet-128 training step, 28x28x1, batch ${BATCH}: ${format(fashion, 'images')}`);
+    report(`ml ${label}: ConvNet-128 training step, 28x28x1, batch ${BATCH}: ${format(fashion, 'images')}`);
     const mtt = mttIteration();
     report(
-      `ml ${kind}: MTT meta-gradient, ConvNet-32 28x28x1, 100 images, 2 unrolled steps: ` +
+      `ml ${label}: MTT meta-gradient, ConvNet-32 28x28x1, 100 images, 2 unrolled steps: ` +
         `${(1 / mtt.perWallSecond).toFixed(2)} s wall-clock, ${(1 / mtt.perCpuSecond).toFixed(2)} CPU-s per iteration`,
     );
+  }
+  if (process.env[WASM_THREADS_VARIABLE] === undefined && availableParallelism() > 1) {
+    const out = execFileSync(process.execPath, [...process.execArgv, process.argv[1] ?? '', 'ml'], {
+      env: {...process.env, [WASM_THREADS_VARIABLE]: '1'},
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+    });
+    for (const line of out.split('\n')) if (line.startsWith('ml wasm')) report(line);
   }
 }
