@@ -89,7 +89,7 @@ export function convNet(config: ConvNetConfig): ConvNet {
   const body = (ctx: ForwardContext, input: tf.Tensor4D): tf.Tensor2D => {
     let x = input;
     for (let d = 0; d < cfg.depth; d++) {
-      x = conv(ctx, x, `conv${d}`, {k: 3, stride: 1, pad: pads[d] ?? 1, bias: true});
+      x = conv(ctx, x, `conv${d}`, {k: 3, stride: 1, pad: pads[d] ?? 1, bias: true, biasCancelled: cfg.norm === 'instance'});
       x = norm(ctx, x, `norm${d}`, settings);
       x = tf.relu(x);
       x = tf.avgPool(x, 2, 2, 'valid');

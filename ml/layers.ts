@@ -98,7 +98,18 @@ export function conv(
   ctx: ForwardContext,
   x: tf.Tensor4D,
   name: string,
-  opts: {readonly k: number; readonly stride: number; readonly pad: number; readonly bias: boolean},
+  opts: {
+    readonly k: number;
+    readonly stride: number;
+    readonly pad: number;
+    readonly bias: boolean;
+    /**
+     * The next layer subtracts each channel's mean per image (instance norm), which removes any per-channel constant:
+     * the bias parameter exists (PyTorch's layout) but adding it would change nothing except rounding, and its
+     * gradient is exactly zero. Skipping it saves a full-size add and, in the backward pass, a full-size sum.
+     */
+    readonly biasCancelled?: boolean;
+  },
 ): tf.Tensor4D {
   const w = ctx.params.take(`${name}.weight`) as tf.Tensor4D;
   let y: tf.Tensor4D;
@@ -116,7 +127,10 @@ export function conv(
         : x;
     y = tf.conv2d(padded, w, opts.stride, 'valid');
   }
-  if (opts.bias) y = tf.add(y, ctx.params.take(`${name}.bias`));
+  if (opts.bias) {
+    const bias = ctx.params.take(`${name}.bias`);
+    if (opts.biasCancelled !== true) y = tf.add(y, bias);
+  }
   return y;
 }
 
@@ -146,8 +160,10 @@ export function norm(ctx: ForwardContext, x: tf.Tensor4D, name: string, settings
   let normalised: tf.Tensor4D;
   switch (kind) {
     case 'instance': {
-      const {mean, variance} = meanVar(x, [1, 2]);
-      normalised = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, settings.eps)));
+      // x - mean is formed once and shared by the variance and the output (one full-size op fewer each way).
+      const centered = tf.sub(x, tf.mean(x, [1, 2], true));
+      const variance = tf.mean(tf.square(centered), [1, 2], true);
+      normalised = tf.mul(centered, tf.rsqrt(tf.add(variance, settings.eps)));
       break;
     }
     case 'group': {

@@ -55,6 +55,29 @@ describe('ConvNet', () => {
     assert.equal(m.forward(flat, x).dataSync()[0], 11);
   });
 
+  test('a block equals conv + bias + textbook instance norm + ReLU + pool: the skipped bias changes nothing', () => {
+    // Random parameters, non-zero conv biases included; the reference adds the bias and normalises with
+    // (y - mean) / sqrt(var + eps) per (sample, channel), as PyTorch's InstanceNorm2d(affine) does.
+    const m = convNet({channels: 3, imageSize: 8, classes: 10, width: 4, depth: 1});
+    const sizes = [3 * 3 * 3 * 4, 4, 4, 4, 4 * 4 * 4 * 10, 10];
+    const flat = tf.randomNormal([sizes.reduce((a, b) => a + b, 0)], 0, 1, 'float32', 11) as tf.Tensor1D;
+    const [w, b, gamma, beta, fw, fb] = tf.split(flat, sizes);
+    const x = tf.randomNormal([2, 8, 8, 3], 0, 1, 'float32', 12) as tf.Tensor4D;
+    const y = tf.add(tf.conv2d(x, tf.reshape(w!, [3, 3, 3, 4]) as tf.Tensor4D, 1, 'same'), b!);
+    const {mean, variance} = tf.moments(y, [1, 2], true);
+    const normed = tf.add(tf.mul(tf.div(tf.sub(y, mean), tf.sqrt(tf.add(variance, 1e-5))), gamma!), beta!);
+    const pooled = tf.avgPool(tf.relu(normed) as tf.Tensor4D, 2, 2, 'valid');
+    const features = tf.reshape(tf.transpose(pooled, [0, 3, 1, 2]), [2, 64]) as tf.Tensor2D;
+    const want = tf.add(tf.matMul(features, tf.reshape(fw!, [64, 10]) as tf.Tensor2D), fb!);
+    const got = m.forward(flat, x);
+    assert.ok(tf.max(tf.abs(tf.sub(got, want))).dataSync()[0]! < 1e-4);
+    // The bias's gradient is exactly zero (it is cancelled), every other group's is not.
+    const g = tf.grad((p: tf.Tensor) => tf.sum(tf.square(m.forward(p as tf.Tensor1D, x))))(flat);
+    const parts = tf.split(g, sizes).map((t) => tf.max(tf.abs(t)).dataSync()[0]!);
+    assert.equal(parts[1], 0);
+    for (const i of [0, 2, 3, 4, 5]) assert.ok(parts[i]! > 0, `group ${i} has no gradient`);
+  });
+
   test('PyTorch-default init: U(+-1/sqrt(fan_in)) for conv and linear, 1 and 0 for norms, deterministic in the seed', () => {
     const m = convNet({channels: 3, imageSize: 32, classes: 10, width: 16});
     const a = m.init(42);
