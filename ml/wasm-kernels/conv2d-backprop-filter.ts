@@ -14,39 +14,38 @@ import type {HeapBackend} from './heap-backend.js';
 const BACKEND = 'wasm';
 
 /**
- * Patch rows (KH * KW * C) up to which the im2col path is used. For few input channels (the first layer: 3x3x3 = 27)
+ * Patch columns (KH * KW * C) up to which the im2col path is used. For few input channels (the first layer: 3x3x3 = 27)
  * the transposed-convolution path degenerates (C images of 3x3 outputs against a huge B-channel filter that XNNPACK
  * must pack: 2.5x the forward conv); an explicit patch matrix is then small (N x 27) and one GEMM does the rest.
  */
 const IM2COL_MAX_ROWS = 64;
 
 /**
- * x as a transposed patch matrix [KH*KW*C, N = B*OH*OW] (zeros where a patch leaves the padded input), built in one
- * JS pass. Row r = (u * KW + v) * C + k matches the HWIO flattening of the filter.
+ * x as a patch matrix [N = B*OH*OW, KH*KW*C], each patch contiguous (zeros where it leaves the input), built in one JS
+ * pass. Column (u * KW + v) * C + k matches the HWIO flattening of the filter.
  */
-function im2colT(backend: object, x: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
+function im2col(backend: object, x: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
   const {batchSize: b, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow} = info;
   const {filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw} = info;
   const {top, left} = info.padInfo;
-  const n = b * oh * ow;
   const be = backend as HeapBackend;
-  const out = be.makeOutput([1, kh * kw * c, n], 'float32');
+  const out = be.makeOutput([1, b * oh * ow, kh * kw * c], 'float32');
   const src = be.typedArrayFromHeap(x);
   const dst = be.typedArrayFromHeap(out);
-  let p = 0;
+  let q = 0;
   for (let m = 0; m < b; m++) {
     for (let i = 0; i < oh; i++) {
-      for (let j = 0; j < ow; j++, p++) {
-        let r = 0;
+      for (let j = 0; j < ow; j++) {
         for (let u = 0; u < kh; u++) {
           const y = i * sh + u - top;
           for (let v = 0; v < kw; v++) {
             const xx = j * sw + v - left;
             if (y < 0 || y >= h || xx < 0 || xx >= w) {
-              for (let k = 0; k < c; k++, r++) dst[r * n + p] = 0;
+              dst.fill(0, q, q + c);
+              q += c;
             } else {
               const s0 = ((m * h + y) * w + xx) * c;
-              for (let k = 0; k < c; k++, r++) dst[r * n + p] = src[s0 + k] as number;
+              for (let k = 0; k < c; k++) dst[q++] = src[s0 + k] as number;
             }
           }
         }
@@ -57,20 +56,28 @@ function im2colT(backend: object, x: TensorInfo, info: tf.backend_util.Conv2DInf
 }
 
 /**
- * dW = patches^T [KH*KW*C, N] x dy [N, O]: no transposes at all (dy is only reshaped; the GEMM packs it as its
- * right operand, which measured cheaper than transposing dy to put it on the left).
+ * dW^T = dy^T [O, N] x patches [N, KH*KW*C], transposed to HWIO. XNNPACK's GEMM packs (copies into its own tiled
+ * layout) its right operand on every call with a new tensor, and that packing is slow: with dy on the right (the
+ * transpose-free patches^T x dy) packing its N x O floats took 400-550 ms of a 500-650 ms kernel inside a CIFAR
+ * batch-256 step. Putting the narrow patch matrix on the right and paying for one transpose of dy measured
+ * 280-300 ms for transpose + GEMM in the same step. (Benchmarks that call the kernel twice on the same dy hide this:
+ * the backend caches the packed operand per tensor.)
  */
 function viaIm2col(backend: object, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
   const n = info.batchSize * info.outHeight * info.outWidth;
   const o = info.outChannels;
-  const patches = im2colT(backend, x, info);
+  const patches = im2col(backend, x, info);
   const dy3 = callKernel(BACKEND, backend, 'Reshape', {x: dy}, {shape: [1, n, o]});
-  const product = callKernel(BACKEND, backend, 'BatchMatMul', {a: patches, b: dy3}, {transposeA: false, transposeB: false});
-  release(backend, dy3, patches);
-  const out = callKernel(BACKEND, backend, 'Reshape', {x: product}, {
+  const dyT = callKernel(BACKEND, backend, 'Transpose', {x: dy3}, {perm: [0, 2, 1]});
+  release(backend, dy3);
+  const product = callKernel(BACKEND, backend, 'BatchMatMul', {a: dyT, b: patches}, {transposeA: false, transposeB: false});
+  release(backend, dyT, patches);
+  const hwio = callKernel(BACKEND, backend, 'Transpose', {x: product}, {perm: [0, 2, 1]});
+  release(backend, product);
+  const out = callKernel(BACKEND, backend, 'Reshape', {x: hwio}, {
     shape: [info.filterHeight, info.filterWidth, info.inChannels, o],
   });
-  release(backend, product);
+  release(backend, hwio);
   return out;
 }
 
