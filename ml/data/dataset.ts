@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {DataError} from './data-error.js';
+import {createRng} from '../rng.js';
 
 /** A labelled image set, normalised per channel as `(x/255 - mean[c]) / std[c]`. */
 export interface Dataset {
@@ -73,7 +74,7 @@ export function randomPerClass(ds: Dataset, ipc: number, seed: number): Dataset 
 export function stratifiedIndices(ds: Dataset, perClass: number, seed: number): number[] {
   const byClass: number[][] = Array.from({length: ds.classes}, () => []);
   for (let i = 0; i < ds.n; i++) byClass[ds.y[i] ?? 0]?.push(i);
-  const random = seededRandom(seed);
+  const rng = createRng(seed);
   const out: number[] = [];
   byClass.forEach((members, classIndex) => {
     if (members.length < perClass) {
@@ -81,7 +82,7 @@ export function stratifiedIndices(ds: Dataset, perClass: number, seed: number): 
     }
     // A partial Fisher-Yates shuffle: the first `perClass` slots become a uniform random sample without replacement.
     for (let k = 0; k < perClass; k++) {
-      const j = k + Math.floor(random() * (members.length - k));
+      const j = rng.int(k, members.length);
       const a = members[k] ?? 0;
       members[k] = members[j] ?? 0;
       members[j] = a;
@@ -141,17 +142,3 @@ export function normaliseBytesInto(
   }
 }
 
-/**
- * A small deterministic PRNG (mulberry32) returning floats in [0,1). Subsets must be reproducible from the seed alone,
- * across machines and Node versions, which `Math.random` is not.
- */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

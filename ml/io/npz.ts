@@ -13,6 +13,7 @@ import type {Zippable} from 'fflate';
 import type {ElementType, TensorData} from './element-type.js';
 import {decodeNpy, encodeNpy, type NpyArray} from './npy.js';
 import {TensorFileError} from './tensor-file-error.js';
+import type {Dataset} from '../data/dataset.js';
 
 /** Arrays to put into an archive, by name (without `.npy`). */
 export type NpzInput = Readonly<Record<string, {readonly type?: ElementType; readonly shape: readonly number[]; readonly data: TensorData}>>;
@@ -65,18 +66,10 @@ export async function writeNpz(path: string, arrays: NpzInput, options: {readonl
 }
 
 /** A synthetic (or any) image set as it lives in memory: NHWC, normalised. */
-export interface SyntheticSetArrays {
-  readonly x: Float32Array;
-  readonly y: Int32Array;
-  readonly n: number;
-  readonly height: number;
-  readonly width: number;
-  readonly channels: number;
+export type SyntheticSetArrays = Pick<Dataset, 'x' | 'y' | 'n' | 'height' | 'width' | 'channels' | 'mean' | 'std'> & {
   /** The learned learning rate (MTT's syn_lr). */
   readonly lr: number;
-  readonly mean: readonly number[];
-  readonly std: readonly number[];
-}
+};
 
 /** NHWC -> NCHW copy. */
 export function nhwcToNchw(x: Float32Array, n: number, height: number, width: number, channels: number): Float32Array {

@@ -7,21 +7,10 @@
  */
 import {writeFile} from 'node:fs/promises';
 import {PNG} from 'pngjs';
+import type {Dataset} from '../data/dataset.js';
 
 /** What the grid needs of a data set or synthetic set (a `Dataset` fits). */
-export interface GridImages {
-  /** Normalised NHWC pixels. */
-  readonly x: Float32Array;
-  readonly y: Int32Array;
-  readonly n: number;
-  readonly height: number;
-  readonly width: number;
-  /** 1 (grey) or 3 (RGB). */
-  readonly channels: number;
-  readonly classes: number;
-  readonly mean: readonly number[];
-  readonly std: readonly number[];
-}
+export type GridImages = Pick<Dataset, 'x' | 'y' | 'n' | 'height' | 'width' | 'channels' | 'classes' | 'mean' | 'std'>;
 
 /** Options of `renderImageGrid`. */
 export interface GridOptions {
