@@ -24,6 +24,8 @@ export type DiagnosticReason =
   | 'invalid-name'
   /** A `grid:` variable with no values. */
   | 'empty-grid'
+  /** A `grid:` variable that no node uses, so it expands nothing (a warning). */
+  | 'unused-grid-variable'
   /** `repeat:` is not a positive integer. */
   | 'bad-repeat'
   /** A `type:` that no built-in or imported module defines. */
@@ -96,8 +98,19 @@ export function errorAt(
   hint?: string,
   supplemental?: readonly SupplementalLocation[],
 ): Diagnostic {
+  return {...warningAt(reason, location, message, hint, supplemental), severity: 'error'};
+}
+
+/** A located warning: reported, but the pipeline still plans and runs. */
+export function warningAt(
+  reason: DiagnosticReason,
+  location: DiagnosticLocation,
+  message: string,
+  hint?: string,
+  supplemental?: readonly SupplementalLocation[],
+): Diagnostic {
   return {
-    severity: 'error',
+    severity: 'warning',
     reason,
     message,
     location,

@@ -7,7 +7,7 @@ import type {JsonObject, JsonValue} from '../nodes/api.js';
 import {canonicalJson} from './canonical-json.js';
 import type {CheckedInput} from './check-connections.js';
 import type {Diagnostic} from './diagnostic.js';
-import {errorAt} from './diagnostic.js';
+import {errorAt, warningAt} from './diagnostic.js';
 import {instanceId} from './instance-id.js';
 import type {Hasher} from './keys.js';
 import {computeKey, instanceSeed} from './keys.js';
@@ -64,6 +64,7 @@ export function expand(input: ExpandInput): Expansion {
   const instances: PlannedNode[] = [];
   const keys = new Map<string, string>();
   const gridVars = new Map<string, readonly string[]>();
+  let anyBroken = false;
   const file = locator.source.display;
   for (const name of input.order) {
     const node = spec.nodes.get(name);
@@ -72,6 +73,7 @@ export function expand(input: ExpandInput): Expansion {
     if (node === undefined) continue;
     // The grid variables of a node: those its own values use, plus those of everything upstream.
     const {grid: vars, broken} = resolver.gridOfValue(node.with, ['nodes', name, 'with']);
+    if (broken) anyBroken = true;
     // A `name[*]` connection gathers every instance of `name`, across its repeats and across the grid variables this
     // node does not use itself, so those variables are not inherited (a report over `eval[*]` is one instance).
     for (const i of checked ?? []) {
@@ -163,6 +165,20 @@ export function expand(input: ExpandInput): Expansion {
         });
       }
     }
+  }
+  // A variable no node uses expands nothing: the ablation the user asked for would silently not happen. (Not reported
+  // next to a broken reference, which is most likely the misspelt use, already reported with a did-you-mean.)
+  const used = new Set([...gridVars.values()].flat());
+  for (const variable of anyBroken ? [] : spec.grid.keys()) {
+    if (used.has(variable)) continue;
+    diagnostics.push(
+      warningAt(
+        'unused-grid-variable',
+        locator.key(['grid', variable]),
+        `grid variable '${variable}' is used by no node, so it expands nothing`,
+        `refer to it as "\${grid.${variable}}" in a node's with: (or in a param a node uses), or remove it`,
+      ),
+    );
   }
   return {instances, gridVars, diagnostics};
 }

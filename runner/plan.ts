@@ -3,6 +3,7 @@
  * The executor never sees raw YAML; everything it needs to run and cache a node instance is here.
  */
 import type {JsonObject, JsonValue, Resources} from '../nodes/api.js';
+import type {Diagnostic} from './diagnostic.js';
 
 /** A 16-hex-digit xxhash64 of a node instance's canonical key material. */
 export type CacheKey = string & {readonly __cacheKeyBrand: never};
@@ -85,4 +86,6 @@ export interface Plan {
   readonly variants: readonly Variant[];
   /** GPU ids named by the pipeline (`devices: {gpus: [...]}`), if any. */
   readonly gpus?: readonly string[];
+  /** Problems found that do not stop planning (e.g. a grid variable no node uses); shown before any work. */
+  readonly warnings?: readonly Diagnostic[];
 }

@@ -493,6 +493,27 @@ describe('diagnostic values', () => {
       assert.equal(renderDiagnostics(diagnostics, {color: false}), 'error: nope.yaml:1:1 cannot read the pipeline: no such file\n\n1 error\n');
     }));
 
+  test('an unused grid variable is a located warning on the plan, not an error', () =>
+    withRig(async (rig) => {
+      await rig.write('p.yaml', 'imports: [./toy.ts]\ngrid: {n: [1, 2], lr: [0.1, 0.2]}\nnodes:\n  a: {type: source, with: {count: "${grid.n}"}}\n');
+      const {analyzePipeline} = await import('../runner/analyze-pipeline.js');
+      const result = await analyzePipeline('p.yaml', {cwd: rig.dir, env: {DISTILLERY_BACKEND: 'cpu'}});
+      assert.ok(result.ok);
+      assert.equal(result.value.nodes.size, 2);
+      assert.equal(
+        renderDiagnostics(result.value.warnings ?? [], {color: false}),
+        [
+          "warning: p.yaml:2:19 grid variable 'lr' is used by no node, so it expands nothing",
+          '    grid: {n: [1, 2], lr: [0.1, 0.2]}',
+          '                      ~~',
+          '  hint: refer to it as "${grid.lr}" in a node\'s with: (or in a param a node uses), or remove it',
+          '',
+          '1 warning',
+          '',
+        ].join('\n'),
+      );
+    }));
+
   test('an invalid DISTILLERY_BACKEND is located in the environment', () =>
     withRig(async (rig) => {
       await rig.write('p.yaml', 'imports: [./toy.ts]\nnodes:\n  a: {type: source}\n');

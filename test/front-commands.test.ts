@@ -42,13 +42,28 @@ describe('validate', () => {
     assert.deepEqual(await cli(rig, ['validate', 'p.yaml']), {code: 0, stdout: 'ok: p.yaml: 6 node instances, 2 variants\n', stderr: ''});
   });
 
+  test('warnings do not fail validation: exit 0, the warning on stderr', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('p.yaml', PIPELINE.replace('grid: {', 'grid: {unused: [1, 2], '));
+    const r = await cli(rig, ['validate', 'p.yaml']);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, 'ok: p.yaml: 6 node instances, 2 variants\n');
+    assert.match(r.stderr, /^warning: p\.yaml:\d+:\d+ grid variable 'unused' is used by no node, so it expands nothing\n/);
+    assert.match(r.stderr, /\n1 warning\n$/);
+  });
+
   test('problems: exit 2, rendered diagnostics on stderr; bad usage: exit 2', async () => {
     await using rig = await AnalyzeRig.create();
     await rig.write('p.yaml', PIPELINE);
     const bad = await cli(rig, ['validate', 'p.yaml', '--set', 'nodes.sc.with.factor=big']);
     assert.equal(bad.code, 2);
     assert.equal(bad.stdout, '');
-    assert.match(bad.stderr, /^error: command line:1:\d+ param "factor" must be a number, got string "big"/);
+    // The override also replaced the only use of grid variable f, which is worth a warning next to the error.
+    assert.match(
+      bad.stderr,
+      /^warning: p\.yaml:\d+:\d+ grid variable 'f' is used by no node[^]*\nerror: command line:1:\d+ param "factor" must be a number, got string "big"/,
+    );
+    assert.match(bad.stderr, /1 error, 1 warning\n$/);
     const usage = await cli(rig, ['validate']);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /expected exactly one pipeline FILE/);

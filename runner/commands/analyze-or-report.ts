@@ -4,10 +4,18 @@ import {renderDiagnostics} from '../diagnostic.js';
 import type {Plan} from '../plan.js';
 import type {CommandIO} from './command.js';
 
-/** The plan, or undefined after the diagnostics were written to `io.stderr`. */
+/**
+ * The plan (after writing its warnings, if any, to `io.stderr`), or undefined after the diagnostics were written
+ * there.
+ */
 export async function analyzeOrReport(file: string, sets: readonly string[], io: CommandIO): Promise<Plan | undefined> {
   const analyzed = await analyzePipeline(file, {sets, env: io.env, cwd: io.cwd});
-  if (analyzed.ok) return analyzed.value;
-  io.stderr.write(renderDiagnostics(analyzed.error, {color: io.stderr.isTTY === true}));
-  return undefined;
+  const color = io.stderr.isTTY === true;
+  if (!analyzed.ok) {
+    io.stderr.write(renderDiagnostics(analyzed.error, {color}));
+    return undefined;
+  }
+  const warnings = analyzed.value.warnings ?? [];
+  if (warnings.length > 0) io.stderr.write(renderDiagnostics(warnings, {color}));
+  return analyzed.value;
 }
