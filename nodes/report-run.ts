@@ -63,7 +63,7 @@ export function verdict(rows: readonly ReportRow[]): string {
 /** Runs one `report` instance. */
 export async function run(ctx: NodeContext<ReportParams>): Promise<void> {
   const mdFile = ctx.file('report', '.md');
-  const htmlFile = ctx.file('html', '.html');
+  const htmlFile = ctx.file('index', '.html');
   // The images go beside the Markdown (same entry), so its relative links resolve in the cache and in a copy.
   const dir = dirname(mdFile);
   const evals = jsonList(ctx.inputs['evals']).map(asEval);

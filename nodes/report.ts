@@ -2,7 +2,8 @@
  * `report`: one Markdown and one HTML page for a pipeline: the results table across the grid (see report-table.ts),
  * a PNG grid of every synthetic set and a PNG of every distillation loss curve. A cache entry holds files, not
  * folders, so the outputs are `report` (Markdown, linking the PNGs written beside it as `report-*.png` in the same
- * entry) and `html` (one self-contained page, the images embedded as data URIs, to open or mail as it is).
+ * entry) and `index` (one self-contained HTML page, `index.html`, the images embedded as data URIs, to open or mail
+ * as it is).
  */
 import {defineNode} from './api.js';
 
@@ -27,7 +28,7 @@ export const report = defineNode<ReportParams>({
   },
   outputs: {
     report: {kind: 'Report', description: 'Markdown page; its PNG images are the report-*.png files beside it'},
-    html: {kind: 'Report', description: 'self-contained HTML page (images embedded)'},
+    index: {kind: 'Report', description: 'self-contained HTML page, index.html (images embedded)'},
   },
   async run(ctx) {
     const {run} = await import('./report-run.js');

@@ -245,7 +245,7 @@ test('distill, students, evaluation and report: alpha = 0 without a teacher, alp
   assert.match(md, /random real 2\/class/);
   assert.match(md, /!\[Images: distill\{alpha=0\}\]\(report-set-0-distill_alpha-0.png\)/);
   assert.match(md, /full real data \(30 images\), student KD alpha 0.5/);
-  const html = await readFile(rep.files['html'] ?? '', 'utf8');
+  const html = await readFile(rep.files['index'] ?? '', 'utf8');
   assert.match(html, /<img src="data:image\/png;base64,/);
   const pngs = (await readdir(dir)).filter((f) => f.endsWith('.png'));
   assert.equal(pngs.length, 4, `two set grids and two curves: ${pngs.join(', ')}`);

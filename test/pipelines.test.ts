@@ -113,7 +113,7 @@ test('paper pipeline: end to end at a tiny size, report written; one alpha chang
   assert.ok(report !== undefined);
   const entry = join(root, 'cache', report.key.slice(0, 2), report.key);
   const files = await readdir(entry);
-  assert.ok(files.includes('report.md') && files.includes('html.html'), files.join(', '));
+  assert.ok(files.includes('report.md') && files.includes('index.html'), files.join(', '));
   const md = await readFile(join(entry, 'report.md'), 'utf8');
   assert.match(md, /eval\{T=1,alpha=0\.3\}/);
   assert.match(md, /random real 1\/class/);
