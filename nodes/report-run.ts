@@ -51,7 +51,10 @@ export function verdict(rows: readonly ReportRow[]): string {
   if (distilled.length === 0) return 'No distilled set was evaluated.';
   const best = distilled.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
   const parts = [`Best distilled set: ${best.id} (${best.what}) at ${fmt(best.accuracy)}% +- ${fmt(best.std)}.`];
-  if (best.random !== undefined) parts.push(`The random subset of the same size reaches ${fmt(best.random)}% (${signed(best.accuracy - best.random)} points).`);
+  if (best.random !== undefined) {
+    const draws = best.randomDraws === 1 ? 'one random subset' : `random subsets (mean of ${best.randomDraws} draws)`;
+    parts.push(`Students on ${draws} of the same size reach ${fmt(best.random)}% (${signed(best.accuracy - best.random)} points).`);
+  }
   const kd = distilled.filter((r) => r.kdGain !== undefined);
   if (kd.length > 0) {
     const helped = kd.filter((r) => (r.kdGain ?? 0) > 0).length;
@@ -111,8 +114,9 @@ export async function run(ctx: NodeContext<ReportParams>): Promise<void> {
     '',
     '## Results',
     '',
-    'Test accuracy of students trained on each set (mean +- std over student seeds). "random subset" is the random real',
-    'subset with the same images per class; "KD term helped" compares a variant with alpha > 0 with plain MTT (alpha = 0).',
+    'Test accuracy of students trained on each set (mean +- std over student seeds). "random subsets" is the mean over the',
+    'random real subsets (draws) with the same images per class; one draw is a noisy baseline. "KD term helped" compares',
+    'a variant with alpha > 0 with plain MTT (alpha = 0).',
     '',
     markdownTable(header, cells),
     '',

@@ -251,3 +251,20 @@ test('distill, students, evaluation and report: alpha = 0 without a teacher, alp
   assert.equal(pngs.length, 4, `two set grids and two curves: ${pngs.join(', ')}`);
   assert.equal(rep.metrics['rows'], 3);
 });
+
+test('report rows: distilled sets are compared with the mean over random draws of the same size, and with plain MTT', async () => {
+  const {buildRows, rowCells} = await import('../nodes/report-table.js');
+  const distilled = (alpha: number, accuracy: number) => ({
+    accuracy,
+    accuracy_std: 0.1,
+    provenance: {trainedOn: {source: 'distilled', ipc: 10, alpha, T: 1}},
+  });
+  const random = (ipc: number, accuracy: number) => ({accuracy, accuracy_std: 0.5, provenance: {trainedOn: {source: 'random', ipc}}});
+  const rows = buildRows([distilled(0.3, 75), distilled(0, 74), random(10, 72), random(10, 76), random(1, 30)], undefined);
+  assert.equal(rows[0]?.random, 74, 'mean of the two 10/class draws; the 1/class draw is another size');
+  assert.equal(rows[0]?.randomDraws, 2);
+  assert.equal(rows[0]?.kdGain, 1);
+  assert.equal(rows[1]?.kdGain, undefined, 'plain MTT is not compared with itself');
+  assert.equal(rows[2]?.random, undefined, 'a random draw is not compared with the others');
+  assert.deepEqual(rowCells(rows[0]!, []).slice(4, 6), ['74.00 (2 draws)', '+1.00']);
+});
