@@ -4,7 +4,7 @@
  * TensorFlow.js.
  */
 import * as tf from '@tensorflow/tfjs';
-import {initPlannedBackend} from '../ml/backend.js';
+import {startBackend} from './start-backend.js';
 import {distill} from '../ml/mtt.js';
 import type {MttTeacher} from '../ml/mtt-config.js';
 import {teacherFromModel} from '../ml/train.js';
@@ -24,7 +24,7 @@ import type {DistillJointParams} from './distill-joint.js';
 
 /** Runs one `distillJoint` instance. */
 export async function run(ctx: NodeContext<DistillJointParams>): Promise<void> {
-  await initPlannedBackend();
+  await startBackend(ctx);
   const p = ctx.params;
   const data = await readDatasetArtifact(inputPath(ctx.inputs['data'], 'data'));
   const needed = p.max_start_epoch + p.expert_epochs;

@@ -4,7 +4,7 @@
  * TensorFlow.js.
  */
 import * as tf from '@tensorflow/tfjs';
-import {initPlannedBackend} from '../ml/backend.js';
+import {startBackend} from './start-backend.js';
 import {toTensors} from '../ml/data/dataset.js';
 import {evaluate as evaluateModel} from '../ml/evaluate.js';
 import type {NodeContext} from './api.js';
@@ -22,7 +22,7 @@ export function meanStd(values: readonly number[]): {mean: number; std: number} 
 
 /** Runs one `evaluate` instance. */
 export async function run(ctx: NodeContext<EvaluateParams>): Promise<void> {
-  await initPlannedBackend();
+  await startBackend(ctx);
   const m = await readModelArtifact(inputPath(ctx.inputs['model'], 'model'));
   const data = await readDatasetArtifact(inputPath(ctx.inputs['data'], 'data'));
   const model = buildArch(m.arch);

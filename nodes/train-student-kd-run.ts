@@ -4,7 +4,7 @@
  * TensorFlow.js.
  */
 import * as tf from '@tensorflow/tfjs';
-import {initPlannedBackend} from '../ml/backend.js';
+import {startBackend} from './start-backend.js';
 import type {Dataset} from '../ml/data/dataset.js';
 import {toTensors} from '../ml/data/dataset.js';
 import {referenceEvalSchedule, teacherFromModel, train, type KdSettings} from '../ml/train.js';
@@ -19,7 +19,7 @@ const REAL_DATA_LR = 0.01;
 
 /** Runs one `trainStudentKD` instance. */
 export async function run(ctx: NodeContext<TrainStudentKdParams>): Promise<void> {
-  await initPlannedBackend();
+  await startBackend(ctx);
   const p = ctx.params;
   let trainSet: Dataset;
   let lr: number;

@@ -4,7 +4,7 @@
  * TensorFlow.js.
  */
 import * as tf from '@tensorflow/tfjs';
-import {initPlannedBackend} from '../ml/backend.js';
+import {startBackend} from './start-backend.js';
 import {toTensors} from '../ml/data/dataset.js';
 import {evaluate} from '../ml/evaluate.js';
 import {train} from '../ml/train.js';
@@ -38,7 +38,7 @@ function archOf(p: TrainTeacherParams, data: {channels: number; height: number; 
 
 /** Runs one `trainTeacher` instance. */
 export async function run(ctx: NodeContext<TrainTeacherParams>): Promise<void> {
-  await initPlannedBackend();
+  await startBackend(ctx);
   const p = ctx.params;
   const data = await readDatasetArtifact(inputPath(ctx.inputs['data'], 'data'));
   const arch = archOf(p, data.train);

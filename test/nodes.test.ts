@@ -268,3 +268,16 @@ test('report rows: distilled sets are compared with the mean over random draws o
   assert.equal(rows[2]?.random, undefined, 'a random draw is not compared with the others');
   assert.deepEqual(rowCells(rows[0]!, []).slice(4, 6), ['74.00 (2 draws)', '+1.00']);
 });
+
+test('a node logs it when the wasm backend falls back to one thread, and nothing otherwise', async () => {
+  const {startBackend} = await import('../nodes/start-backend.js');
+  const base = {kind: 'wasm' as const, tfjsVersion: '4.22.0', fallbacks: []};
+  const logged: string[] = [];
+  const ctx = {log: (m: string) => logged.push(m)};
+  await startBackend(ctx, async () => ({...base, wasmThreads: 2}));
+  assert.deepEqual(logged, []);
+  const note = 'the threaded build did not start (boom); running on one thread';
+  const info = await startBackend(ctx, async () => ({...base, wasmThreads: 1, wasmThreadsNote: note}));
+  assert.equal(info.wasmThreads, 1);
+  assert.deepEqual(logged, [`wasm threads: ${note}`]);
+});
