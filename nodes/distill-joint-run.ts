@@ -7,18 +7,17 @@ import * as tf from '@tensorflow/tfjs';
 import {startBackend} from './start-backend.js';
 import {distill} from '../ml/mtt.js';
 import type {MttTeacher} from '../ml/mtt-config.js';
-import {teacherFromModel} from '../ml/train.js';
 import {MttError} from '../ml/mtt-failure.js';
 import type {NodeContext} from './api.js';
 import {
   inputPath,
   inputPaths,
   readDatasetArtifact,
-  readModelArtifact,
   readTrajectoryArtifact,
   writeSyntheticSetArtifact,
 } from './artifacts.js';
 import {buildArch} from './build-arch.js';
+import {readTeacher} from './read-teacher.js';
 import {describeArch} from './model-spec.js';
 import type {DistillJointParams} from './distill-joint.js';
 
@@ -43,15 +42,9 @@ export async function run(ctx: NodeContext<DistillJointParams>): Promise<void> {
   const owned: tf.Tensor[] = [];
   let teacher: MttTeacher | undefined;
   if (p.alpha > 0) {
-    const teacherInput = ctx.inputs['teacher'];
-    if (teacherInput === undefined) throw new Error(`distillJoint: alpha = ${p.alpha} > 0 needs the "teacher" input`);
-    const t = await readModelArtifact(inputPath(teacherInput, 'teacher'));
-    const tModel = buildArch(t.arch);
-    const tParams = tf.tensor1d(t.params[0] ?? new Float32Array(0));
-    const tBuffers = tf.tensor1d(t.buffers[0] ?? new Float32Array(0));
-    owned.push(tParams, tBuffers);
-    teacher = teacherFromModel(tModel, tParams, tBuffers);
-    ctx.log(`teacher: ${describeArch(t.arch)}`);
+    const read = await readTeacher(ctx, 'distillJoint', p.alpha, owned);
+    teacher = read.teacher;
+    ctx.log(`teacher: ${describeArch(read.arch)}`);
   }
   let outcome;
   try {

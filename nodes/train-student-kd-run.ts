@@ -7,11 +7,12 @@ import * as tf from '@tensorflow/tfjs';
 import {startBackend} from './start-backend.js';
 import type {Dataset} from '../ml/data/dataset.js';
 import {toTensors} from '../ml/data/dataset.js';
-import {referenceEvalSchedule, teacherFromModel, train, type KdSettings} from '../ml/train.js';
+import {referenceEvalSchedule, train, type KdSettings} from '../ml/train.js';
 import type {JsonObject, NodeContext} from './api.js';
-import {inputPath, readDatasetArtifact, readModelArtifact, readSyntheticSetArtifact, writeModelArtifact} from './artifacts.js';
+import {inputPath, readDatasetArtifact, readSyntheticSetArtifact, writeModelArtifact} from './artifacts.js';
 import {buildArch} from './build-arch.js';
 import {convNetFor, describeArch} from './model-spec.js';
+import {readTeacher} from './read-teacher.js';
 import type {TrainStudentKdParams} from './train-student-kd.js';
 
 /** lr when training on real data without a set's learned lr. */
@@ -41,13 +42,8 @@ export async function run(ctx: NodeContext<TrainStudentKdParams>): Promise<void>
   const owned: tf.Tensor[] = [];
   let kd: KdSettings | undefined;
   if (p.alpha > 0) {
-    const teacherInput = ctx.inputs['teacher'];
-    if (teacherInput === undefined) throw new Error(`trainStudentKD: alpha = ${p.alpha} > 0 needs the "teacher" input`);
-    const t = await readModelArtifact(inputPath(teacherInput, 'teacher'));
-    const tParams = tf.tensor1d(t.params[0] ?? new Float32Array(0));
-    const tBuffers = tf.tensor1d(t.buffers[0] ?? new Float32Array(0));
-    owned.push(tParams, tBuffers);
-    kd = {teacher: teacherFromModel(buildArch(t.arch), tParams, tBuffers), alpha: p.alpha, temperature: p.T};
+    const {teacher} = await readTeacher(ctx, 'trainStudentKD', p.alpha, owned);
+    kd = {teacher, alpha: p.alpha, temperature: p.T};
   }
   const arch = convNetFor(p, trainSet);
   const model = buildArch(arch);
