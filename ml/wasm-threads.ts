@@ -10,7 +10,8 @@
  * - reports 2 x the wanted thread count as the logical core count, because the wasm backend sizes its pool as
  *   min(requested, logical cores / 2) (it assumes two hyper-threads per core; here each vCPU is one core).
  * Both are undone as soon as the backend is up. No library does this, hence by hand; the tfjs version is pinned by the
- * lock file and test/backend.test.ts checks that the pool really starts and computes the same numbers as one thread.
+ * lock file and test/wasm-threads.test.ts checks that the pool really starts and computes the same numbers as one
+ * thread.
  *
  * XNNPACK splits its convolutions and matrix products by output tiles, so the result does not depend on the thread
  * count (the test checks this bit for bit), and the thread count is not part of node keys.

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import {execFileSync} from 'node:child_process';
 import {availableParallelism} from 'node:os';
 import {activateBackend} from '../../ml/backend.js';
-import {WASM_THREADS_VARIABLE, type BackendKind} from '../../ml/backend-probe.js';
+import {WASM_THREADS_VARIABLE, forcedWasmThreads, type BackendKind} from '../../ml/backend-probe.js';
 import {activeWasmThreads} from '../../ml/wasm-threads.js';
 import {convNet} from '../../ml/convnet.js';
 import {crossEntropy} from '../../ml/losses.js';
@@ -127,7 +127,7 @@ export async function bench(report: (line: string) => void): Promise<void> {
         `${(1 / mtt.perWallSecond).toFixed(2)} s wall-clock, ${(1 / mtt.perCpuSecond).toFixed(2)} CPU-s per iteration`,
     );
   }
-  if (process.env[WASM_THREADS_VARIABLE] === undefined && availableParallelism() > 1) {
+  if (forcedWasmThreads() === undefined && availableParallelism() > 1) {
     const out = execFileSync(process.execPath, [...process.execArgv, process.argv[1] ?? '', 'ml'], {
       env: {...process.env, [WASM_THREADS_VARIABLE]: '1'},
       encoding: 'utf8',
