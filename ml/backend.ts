@@ -11,10 +11,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {createRequire} from 'node:module';
 import path from 'node:path';
-import {BACKEND_KINDS, BACKEND_PACKAGES, probeBackend, wasmThreadCount} from './backend-probe.js';
+import {BACKEND_KINDS, BACKEND_PACKAGES, probeBackend, torchThreadCount, wasmThreadCount} from './backend-probe.js';
 import type {BackendKind} from './backend-probe.js';
 import {registerCoreGradients} from './core-gradients.js';
+import {installFastGradients} from './fast-grads.js';
 import {installGradientFixes} from './grad-fixes.js';
+import {startTorch} from './libtorch/start.js';
 import {installWasmKernels} from './wasm-kernels/index.js';
 import {activeWasmThreads, disableWasmThreads, withWasmThreads} from './wasm-threads.js';
 
@@ -35,10 +37,13 @@ export interface BackendInfo {
   readonly wasmThreads?: number;
   /** Why the wasm backend runs on fewer threads than asked for, when it does. */
   readonly wasmThreadsNote?: string;
+  /** libtorch only: its version and build flavour, intra-op threads, and the device tensors live on. */
+  readonly libtorch?: {readonly version: string; readonly threads: number; readonly device: string};
 }
 
 /** The tfjs backend name (tf.setBackend) of each kind. Both native packages register 'tensorflow'. */
 const TFJS_NAMES: Readonly<Record<BackendKind, string>> = {
+  libtorch: 'libtorch',
   'tensorflow-gpu': 'tensorflow',
   tensorflow: 'tensorflow',
   wasm: 'wasm',
@@ -116,7 +121,16 @@ export async function activateBackend(kind: BackendKind, env: NodeJS.ProcessEnv 
   tf.enableProdMode();
   registerCoreGradients();
   installGradientFixes();
+  installFastGradients();
   switch (kind) {
+    case 'libtorch': {
+      try {
+        torchStart = startTorch(torchThreadCount(env), env);
+      } catch (e) {
+        return `cannot load the libtorch addon: ${message(e)}`;
+      }
+      break;
+    }
     case 'tensorflow-gpu':
     case 'tensorflow': {
       // A variable specifier keeps the type checker from requiring the optional packages.
@@ -150,6 +164,9 @@ export async function activateBackend(kind: BackendKind, env: NodeJS.ProcessEnv 
   return setBackend(TFJS_NAMES[kind]);
 }
 
+/** The last libtorch start in this process (for BackendInfo). */
+let torchStart: ReturnType<typeof startTorch> | undefined;
+
 let initialised: Promise<BackendInfo> | undefined;
 
 /**
@@ -166,6 +183,10 @@ export function initBackend(env: NodeJS.ProcessEnv = process.env): Promise<Backe
       if (reason !== undefined) {
         fallbacks.push({kind, reason});
         continue;
+      }
+      if (kind === 'libtorch' && torchStart !== undefined) {
+        const libtorch = {version: probe.libtorch ?? torchStart.native.torchVersion, threads: torchStart.threads, device: torchStart.device};
+        return {kind, tfjsVersion: probe.tfjsVersion, fallbacks, libtorch};
       }
       if (kind !== 'wasm') return {kind, tfjsVersion: probe.tfjsVersion, fallbacks};
       const wasmThreads = await activeWasmThreads();

@@ -4,7 +4,14 @@
  */
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {WASM_THREADS_VARIABLE, forcedWasmThreads, probeBackend} from '../ml/backend-probe.js';
+import {
+  DEFAULT_TORCH_THREADS,
+  TORCH_THREADS_VARIABLE,
+  WASM_THREADS_VARIABLE,
+  forcedWasmThreads,
+  probeBackend,
+  torchThreadCount,
+} from '../ml/backend-probe.js';
 import {buildPlan} from './build-plan.js';
 import {checkConnections} from './check-connections.js';
 import type {Diagnostic} from './diagnostic.js';
@@ -53,8 +60,16 @@ function environmentOf(env: NodeJS.ProcessEnv): Result<Record<string, string>, D
     return bad(WASM_THREADS_VARIABLE, error, 'unset it to use one thread per core not taken by parallel jobs');
   }
   try {
+    torchThreadCount(env);
+  } catch (error: unknown) {
+    return bad(TORCH_THREADS_VARIABLE, error, `unset it to use ${DEFAULT_TORCH_THREADS} threads per node`);
+  }
+  try {
     const probe = probeBackend(env);
-    return ok({backend: probe.kind, tfjs: probe.tfjsVersion});
+    const environment: Record<string, string> = {backend: probe.kind, tfjs: probe.tfjsVersion};
+    if (probe.libtorch !== undefined) environment['libtorch'] = probe.libtorch;
+    if (probe.threads !== undefined) environment['threads'] = String(probe.threads);
+    return ok(environment);
   } catch (error: unknown) {
     return bad('DISTILLERY_BACKEND', error, 'unset it to pick the backend automatically');
   }

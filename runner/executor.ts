@@ -6,12 +6,13 @@
  * promises, so the schedule is simply "whatever is ready and has a device". Failure modes: by default no new instance
  * starts after one fails (running ones finish); `keepGoing` runs everything not downstream of a failure.
  */
-import {hostname} from 'node:os';
+import {availableParallelism, hostname} from 'node:os';
 import {setMaxListeners} from 'node:events';
 import type {CacheEntry, CacheStore, HeldLock} from '../cache/store.js';
 import type {JsonObject} from '../nodes/api.js';
 import type {KeyParts, Plan, PlannedNode} from './plan.js';
 import type {EventSink, NodeOutcome, OutcomeCounts, RunStatus} from './events.js';
+import {describeBackend} from '../ml/backend-probe.js';
 import {DevicePool} from './device-pool.js';
 import type {Lease} from './device-pool.js';
 import {WorkerHost} from './worker-host.js';
@@ -75,6 +76,17 @@ interface Done {
 /** Thrown inside the scheduler when the run was aborted while waiting; becomes a `skipped` report. */
 class Interrupted extends Error {}
 
+/**
+ * CPU slots when `--jobs` is not given: one per core, except that a backend with a fixed per-node thread count
+ * (libtorch: `threads` in the plan's environment) gets cores / threads slots, so parallel nodes do not oversubscribe.
+ */
+function defaultJobs(plan: Plan): {jobs?: number} {
+  const first = plan.nodes.values().next();
+  const threads = first.done === true ? NaN : Number(first.value.keyParts.environment['threads']);
+  if (!Number.isInteger(threads) || threads < 1) return {};
+  return {jobs: Math.max(1, Math.floor(availableParallelism() / threads))};
+}
+
 /** Executes `plan` against `store`. */
 export async function execute(plan: Plan, store: CacheStore, options: ExecuteOptions, emit: EventSink): Promise<ExecuteResult> {
   const started = performance.now();
@@ -86,7 +98,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
     (await DevicePool.create({
       ...(options.gpus === undefined ? {} : {gpus: options.gpus}),
       ...(plan.gpus === undefined ? {} : {planGpus: plan.gpus}),
-      ...(options.jobs === undefined ? {} : {jobs: options.jobs}),
+      ...(options.jobs === undefined ? defaultJobs(plan) : {jobs: options.jobs}),
     }));
   const workers = new WorkerHost({
     maxIdle: pool.cpuSlots,
@@ -97,6 +109,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
   const producerBase = {host: hostname(), distilleryVersion: distilleryVersion()};
   let failed = false;
   let noticedGpuOnCpu = false;
+  let noticedBackend = false;
   const memo = new Map<string, Promise<Done>>();
   emit({
     type: 'run-started',
@@ -169,6 +182,11 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
 
   /** Runs the instance in a worker (with retries) while holding its lock and a device. */
   const compute = async (node: PlannedNode, upstream: ReadonlyMap<string, Done>, lease: Lease): Promise<Done> => {
+    if (!noticedBackend) {
+      // Said once, when something first runs (a cached run computes nothing, so its backend does not matter).
+      noticedBackend = true;
+      emit({type: 'notice', message: describeBackend(node.keyParts.environment, options.env ?? process.env)});
+    }
     if (lease.gpuOnCpu && !noticedGpuOnCpu) {
       noticedGpuOnCpu = true;
       emit({type: 'notice', message: 'no GPU found: nodes asking for a GPU run on CPU slots'});
