@@ -14,10 +14,10 @@ import {
 import {createRng} from '../ml/rng.js';
 import {crossEntropy} from '../ml/losses.js';
 import {activateBackend} from '../ml/backend.js';
-import {assertGradcheck, gradcheck, gradgradcheck} from './util/gradcheck.js';
+import {assertGradcheck, gradcheck, gradgradcheck, suiteBackend} from './util/gradcheck.js';
 
 before(async () => {
-  assert.equal(await activateBackend('cpu'), undefined);
+  assert.equal(await activateBackend(suiteBackend()), undefined);
 });
 
 const one = (op: DsaOp): DsaDraw => ({families: [], ops: [op]});

@@ -10,7 +10,7 @@ import {logSoftmax, logSumExp, softmax} from '../ml/ops.js';
 import {assertGradcheck, gradcheck, gradgradcheck, withBackend} from './util/gradcheck.js';
 import type {GradgradcheckOptions, TestBackend} from './util/gradcheck.js';
 
-const BACKENDS: readonly TestBackend[] = ['cpu', 'wasm'];
+const BACKENDS: readonly TestBackend[] = ['cpu', 'wasm', 'libtorch'];
 
 type Inner = (w: tf.Tensor, x: tf.Tensor) => tf.Scalar;
 

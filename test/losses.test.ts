@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import {crossEntropy, distillationLoss, kdLoss, logSoftmax, softCrossEntropy, stopGradient} from '../ml/losses.js';
 import {activateBackend} from '../ml/backend.js';
-import {assertGradcheck, gradgradcheck} from './util/gradcheck.js';
+import {assertGradcheck, gradgradcheck, suiteBackend} from './util/gradcheck.js';
 
 /** log-softmax of a row in float64, for reference values. */
 function refLogSoftmax(row: number[]): number[] {
@@ -17,7 +17,7 @@ function close(actual: number, expected: number, tol = 1e-5): void {
 }
 
 before(async () => {
-  const reason = await activateBackend('cpu');
+  const reason = await activateBackend(suiteBackend());
   assert.equal(reason, undefined);
 });
 

@@ -8,10 +8,10 @@ import {Cursor, DEFAULT_NORM, norm, type ForwardContext} from '../ml/layers.js';
 import {crossEntropy} from '../ml/losses.js';
 import {createRng, permutation} from '../ml/rng.js';
 import {activateBackend} from '../ml/backend.js';
-import {assertGradcheck, gradgradcheck} from './util/gradcheck.js';
+import {assertGradcheck, gradgradcheck, suiteBackend} from './util/gradcheck.js';
 
 before(async () => {
-  assert.equal(await activateBackend('cpu'), undefined);
+  assert.equal(await activateBackend(suiteBackend()), undefined);
 });
 
 describe('ConvNet', () => {

@@ -12,7 +12,7 @@ import {describeMttFailure} from '../ml/mtt-failure.js';
 import {distill, dsaAugment, matchingLoss, metaGradient, planBatches, withTeacherLogits, type MatchingProblem} from '../ml/mtt.js';
 import {createRng} from '../ml/rng.js';
 import {train} from '../ml/train.js';
-import {assertGradcheck, gradcheck, withBackend} from './util/gradcheck.js';
+import {assertGradcheck, gradcheck, withBackend, suiteBackend} from './util/gradcheck.js';
 
 /** Real DSA (ml/dsa.ts); every family is linear in the pixels, so finite differences stay exact under it. */
 const dsa = dsaAugment();
@@ -51,7 +51,7 @@ function tinyDataset(classes: number, perClass: number, size: number, seed: numb
 }
 
 before(async () => {
-  const reason = await activateBackend('cpu');
+  const reason = await activateBackend(suiteBackend());
   assert.equal(reason, undefined);
 });
 
@@ -271,8 +271,8 @@ const haveFashionMnist = [FASHION_MNIST_FILES.train.images, FASHION_MNIST_FILES.
 describe('end to end', () => {
   const data = haveFashionMnist ? 'real Fashion-MNIST (1000 training images)' : 'a generated 28x28 stand-in (no Fashion-MNIST files)';
   test(`2 experts, then 25 distillation iterations on ${data}: the matching loss goes down`, async () => {
-    // wasm is the practical CPU engine (the pure-JS cpu backend's conv gradients are ~10x slower here).
-    await withBackend('wasm', async () => {
+    // wasm, or libtorch when the suite runs on it: the pure-JS cpu backend's conv gradients are ~10x slower here.
+    await withBackend(suiteBackend() === 'libtorch' ? 'libtorch' : 'wasm', async () => {
       const real = haveFashionMnist
         ? randomPerClass(await loadFashionMnist({split: 'train', limit: 3000}), 100, 1)
         : tinyDataset(10, 100, 28, 7);

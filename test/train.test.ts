@@ -8,9 +8,10 @@ import {referenceEvalSchedule, teacherFromModel, train, type TrainOptions} from 
 import {crossEntropy} from '../ml/losses.js';
 import type {FunctionalModel} from '../ml/model.js';
 import {activateBackend} from '../ml/backend.js';
+import {suiteBackend} from './util/gradcheck.js';
 
 before(async () => {
-  assert.equal(await activateBackend('cpu'), undefined);
+  assert.equal(await activateBackend(suiteBackend()), undefined);
 });
 
 /**

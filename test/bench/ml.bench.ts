@@ -1,8 +1,12 @@
 /**
  * Backend-level ML throughput, per available backend: a plain ConvNet-128 SGD training step (no augmentation, no
- * data loading) on CIFAR-shaped and Fashion-MNIST-shaped batches of 256, and one trajectory-matching meta-gradient
- * at a small documented setting. The pure-JS cpu backend is not measured: its convolution gradients take minutes
- * per step at these sizes (see docs/ml-backends.md).
+ * data loading) on CIFAR-shaped and Fashion-MNIST-shaped batches of 256, and trajectory-matching meta-gradients
+ * (ConvNet-32, 100 images, full unroll). On libtorch also a ResNet-18 training step (the KD teacher) and a 20-step
+ * unroll at width 128 with its peak memory; wasm cannot hold those in its 4 GB heap, and its ResNet-18 step takes
+ * minutes. The pure-JS cpu backend is not measured: its convolution gradients take minutes per step at these sizes.
+ *
+ * When /usr/bin/python3 has torch, the same measurements run in PyTorch in the same bench run (on libtorch's thread
+ * count, glibc keeping freed memory), and each libtorch line carries its ratio to PyTorch.
  *
  * wasm runs on every core (DISTILLERY_WASM_THREADS unset); on a multi-core machine the same measurements are then
  * repeated on one thread in a child process (a process starts its wasm pool once), so one run shows both.
@@ -11,7 +15,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import {execFileSync} from 'node:child_process';
 import {availableParallelism} from 'node:os';
 import {activateBackend} from '../../ml/backend.js';
-import {WASM_THREADS_VARIABLE, forcedWasmThreads, type BackendKind} from '../../ml/backend-probe.js';
+import {WASM_THREADS_VARIABLE, forcedWasmThreads, torchThreadCount, type BackendKind} from '../../ml/backend-probe.js';
+import {loadTorchBinding} from '../../ml/libtorch/native-binding.js';
+import {resNet} from '../../ml/resnet.js';
+import {measureReference, referenceUnavailable, type ReferenceFigure} from './pytorch-reference.js';
 import {activeWasmThreads} from '../../ml/wasm-threads.js';
 import {convNet} from '../../ml/convnet.js';
 import {crossEntropy} from '../../ml/losses.js';
@@ -49,10 +56,10 @@ function format(t: Throughput, unit: string): string {
 }
 
 /** Images per second of `model`'s SGD step (forward, backward, update) on random data of `shape`. */
-function trainingThroughput(model: FunctionalModel, shape: readonly [number, number, number]): Throughput {
-  const x = tf.randomNormal([BATCH, ...shape], 0, 1, 'float32', 1) as tf.Tensor4D;
+function trainingThroughput(model: FunctionalModel, shape: readonly [number, number, number], batch = BATCH): Throughput {
+  const x = tf.randomNormal([batch, ...shape], 0, 1, 'float32', 1) as tf.Tensor4D;
   const y = tf.tensor1d(
-    Array.from({length: BATCH}, (_, i) => i % 10),
+    Array.from({length: batch}, (_, i) => i % 10),
     'int32',
   );
   let params = model.init(1);
@@ -66,7 +73,7 @@ function trainingThroughput(model: FunctionalModel, shape: readonly [number, num
     params = next;
   };
   step();
-  const t = timed(BATCH * STEPS, () => {
+  const t = timed(batch * STEPS, () => {
     for (let i = 0; i < STEPS; i++) step();
   });
   tf.dispose([x, y, params]);
@@ -74,11 +81,12 @@ function trainingThroughput(model: FunctionalModel, shape: readonly [number, num
 }
 
 /**
- * Iterations per second of one MTT outer iteration (meta-gradient w.r.t. pixels and syn_lr): ConvNet width 32 on 28x28x1, 100
- * synthetic images (10 per class), 2 unrolled steps on all 100, no augmentation, no KD, full unroll.
+ * Iterations per second of one MTT outer iteration (meta-gradient w.r.t. pixels and syn_lr): ConvNet of `width` on
+ * 28x28x1, 100 synthetic images (10 per class), `steps` unrolled steps on all 100, no augmentation, no KD, full
+ * unroll. With `warm`, one untimed iteration first.
  */
-function mttIteration(): Throughput {
-  const model = convNet({channels: 1, imageSize: 28, classes: 10, width: 32});
+function mttIteration(steps = 2, width = 32, warm = true): Throughput {
+  const model = convNet({channels: 1, imageSize: 28, classes: 10, width});
   const n = 100;
   const theta0 = model.init(1);
   const thetaStar = tf.tidy(() => tf.add(theta0, tf.randomNormal(theta0.shape, 0, 0.01, 'float32', 2)) as tf.Tensor1D);
@@ -93,7 +101,7 @@ function mttIteration(): Throughput {
     labels,
     theta0,
     thetaStar,
-    steps: planBatches(createRng(4), n, n, 2),
+    steps: planBatches(createRng(4), n, n, steps),
     kd: {alpha: 0, temperature: 1},
   };
   const once = (): void => {
@@ -101,15 +109,81 @@ function mttIteration(): Throughput {
     g.images.dataSync();
     tf.dispose([g.loss, g.images, g.synLr]);
   };
-  once();
+  if (warm) once();
   const t = timed(1, once);
   tf.dispose([theta0, thetaStar, labels, images, synLr]);
   return t;
 }
 
+/** `ours / reference` as a figure with two decimals and the reference value, or '' without a reference. */
+function ratio(ours: number, reference: ReferenceFigure | undefined, unit: string, better: 'higher' | 'lower'): string {
+  if (reference === undefined) return '';
+  const r = ours / reference.value;
+  const meaning = better === 'higher' ? 'PyTorch speed' : "PyTorch's time";
+  return `; PyTorch ${reference.torch}: ${reference.value.toFixed(better === 'higher' ? 1 : 2)} ${unit} -> ${r.toFixed(2)}x ${meaning}`;
+}
+
+/** The PyTorch figures for `names`, or none (with a line saying why). */
+function reference(names: readonly string[], threads: number, report: (line: string) => void): Map<string, ReferenceFigure> {
+  const why = referenceUnavailable();
+  if (why !== undefined) {
+    report(`ml pytorch: not measured (${why})`);
+    return new Map();
+  }
+  try {
+    return new Map(measureReference(threads, names).map((f) => [f.name, f]));
+  } catch (e) {
+    report(`ml pytorch: failed (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`);
+    return new Map();
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+}
+
+/** The libtorch measurements, each beside PyTorch's when it is installed. */
+async function benchTorch(report: (line: string) => void): Promise<void> {
+  const reason = await activateBackend('libtorch');
+  if (reason !== undefined) {
+    report(`ml libtorch: not available (${reason.split('\n')[0] ?? ''})`);
+    return;
+  }
+  const threads = torchThreadCount();
+  const label = `libtorch, ${threads} thread(s)`;
+  const native = loadTorchBinding();
+  const pytorch = reference(['convnet-cifar', 'convnet-fmnist', 'resnet18', 'mtt-2', 'mtt-10', 'mtt-20-w128'], threads, report);
+  const cifar = trainingThroughput(convNet({channels: 3, imageSize: 32, classes: 10, width: 128}), [32, 32, 3]);
+  report(`ml ${label}: ConvNet-128 training step, 32x32x3, batch ${BATCH}: ${format(cifar, 'images')}${ratio(cifar.perWallSecond, pytorch.get('convnet-cifar'), 'images/s', 'higher')}`);
+  const fashion = trainingThroughput(convNet({channels: 1, imageSize: 28, classes: 10, width: 128}), [28, 28, 1]);
+  report(`ml ${label}: ConvNet-128 training step, 28x28x1, batch ${BATCH}: ${format(fashion, 'images')}${ratio(fashion.perWallSecond, pytorch.get('convnet-fmnist'), 'images/s', 'higher')}`);
+  const resnet = trainingThroughput(resNet({depth: 18, channels: 3, classes: 10}), [32, 32, 3], 64);
+  report(`ml ${label}: ResNet-18 (batch norm) training step, 32x32x3, batch 64: ${format(resnet, 'images')}${ratio(resnet.perWallSecond, pytorch.get('resnet18'), 'images/s', 'higher')}`);
+  for (const steps of [2, 10]) {
+    const mtt = mttIteration(steps);
+    const seconds = 1 / mtt.perWallSecond;
+    report(
+      `ml ${label}: MTT meta-gradient, ConvNet-32 28x28x1, 100 images, ${steps} unrolled steps, full unroll: ` +
+        `${seconds.toFixed(2)} s wall-clock${ratio(seconds, pytorch.get(`mtt-${steps}`), 's', 'lower')}`,
+    );
+  }
+  native.resetPeak();
+  const big = mttIteration(20, 128, false);
+  const peak = native.memoryStats().peakInUse;
+  const ref = pytorch.get('mtt-20-w128');
+  report(
+    `ml ${label}: MTT meta-gradient, ConvNet-128 28x28x1, 100 images, 20 unrolled steps, full unroll: completed in ` +
+      `${(1 / big.perWallSecond).toFixed(1)} s; peak tensor memory ${mib(peak)}, peak resident ${mib(process.resourceUsage().maxRSS * 1024)}` +
+      (ref === undefined ? '' : `; PyTorch: ${ref.value.toFixed(1)} s, peak resident ${ref.peakRssMiB.toFixed(0)} MiB`),
+  );
+}
+
 /** Reports one line per backend and measurement. */
 export async function bench(report: (line: string) => void): Promise<void> {
-  const kinds: BackendKind[] = ['tensorflow-gpu', 'tensorflow', 'wasm'];
+  // The one-thread wasm child below re-enters here; it only measures wasm.
+  const child = process.env['DISTILLERY_BENCH_CHILD'] !== undefined;
+  if (!child) await benchTorch(report);
+  const kinds: BackendKind[] = child ? ['wasm'] : ['tensorflow-gpu', 'tensorflow', 'wasm'];
   for (const kind of kinds) {
     const reason = await activateBackend(kind);
     if (reason !== undefined) {
@@ -127,9 +201,9 @@ export async function bench(report: (line: string) => void): Promise<void> {
         `${(1 / mtt.perWallSecond).toFixed(2)} s wall-clock, ${(1 / mtt.perCpuSecond).toFixed(2)} CPU-s per iteration`,
     );
   }
-  if (forcedWasmThreads() === undefined && availableParallelism() > 1) {
+  if (forcedWasmThreads() === undefined && availableParallelism() > 1 && !child) {
     const out = execFileSync(process.execPath, [...process.execArgv, process.argv[1] ?? '', 'ml'], {
-      env: {...process.env, [WASM_THREADS_VARIABLE]: '1'},
+      env: {...process.env, [WASM_THREADS_VARIABLE]: '1', DISTILLERY_BENCH_CHILD: '1'},
       encoding: 'utf8',
       maxBuffer: 1 << 20,
     });

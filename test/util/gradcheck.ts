@@ -201,7 +201,17 @@ export function assertGradcheck(label: string, r: GradcheckResult): void {
 }
 
 /** The backends the conformance suites run on. */
-export type TestBackend = 'cpu' | 'wasm';
+export type TestBackend = 'cpu' | 'wasm' | 'libtorch';
+
+/**
+ * The backend of the model, DSA, loss, train and MTT suites: `DISTILLERY_TEST_BACKEND` (cpu, wasm or libtorch),
+ * cpu by default. test/libtorch-suites.test.ts runs those suites again with it set to libtorch.
+ */
+export function suiteBackend(env: NodeJS.ProcessEnv = process.env): TestBackend {
+  const raw = env['DISTILLERY_TEST_BACKEND']?.trim() || 'cpu';
+  if (raw !== 'cpu' && raw !== 'wasm' && raw !== 'libtorch') throw new Error(`DISTILLERY_TEST_BACKEND=${raw} is not cpu, wasm or libtorch`);
+  return raw;
+}
 
 /**
  * Runs `fn` with `name` as the active tfjs backend (gradient fixes and wasm kernels installed), then restores the
@@ -213,7 +223,9 @@ export async function withBackend<T>(
   options: {readonly checkLeaks?: boolean} = {},
 ): Promise<T> {
   const previous = tf.getBackend();
-  await activateBackend(name);
+  const reason = await activateBackend(name);
+  // A backend that cannot start must fail the test, not let it pass on whichever backend was active before.
+  if (reason !== undefined) throw new AssertionError({message: `withBackend(${name}): ${reason}`});
   const before = tf.memory().numTensors;
   try {
     const out = await fn();
