@@ -188,6 +188,43 @@ describe('wasm training kernels match the cpu backend', () => {
     });
   }
 
+  // MaxPoolGrad replaces the built-in kernel, which loses the gradient of windows whose maximum is <= 0 and sends ties
+  // to the last position. The data are uniform in [-0.5, 0.5) (many all-negative windows); the "ties" variants are
+  // rounded to multiples of 0.25 (most windows tie), where the first maximum must win as on cpu.
+  for (const [i, c] of [
+    {x: [2, 6, 6, 3], size: 2, strides: 2, pad: 'valid'},
+    {x: [2, 7, 5, 3], size: 2, strides: 2, pad: 'valid'},
+    {x: [2, 6, 6, 2], size: 3, strides: 1, pad: 'same'},
+    {x: [1, 9, 8, 4], size: 3, strides: 2, pad: 'same'},
+    {x: [2, 7, 7, 2], size: 3, strides: [2, 1], pad: 1},
+    {x: [1, 5, 6, 3], size: [2, 3], strides: 1, pad: 'valid'},
+  ].entries()) {
+    for (const ties of [false, true]) {
+      it(`MaxPoolGrad ${JSON.stringify(c.size)} stride ${JSON.stringify(c.strides)} pad ${c.pad} on ${c.x.join('x')}${ties ? ', with ties' : ''}`, async () => {
+        const info = tf.backend_util.computePool2DInfo(
+          c.x as [number, number, number, number],
+          c.size as number,
+          c.strides as number,
+          1,
+          c.pad as 'valid',
+        );
+        const x = data(c.x, 80 + i).map((v) => (ties ? Math.round(v * 4) / 4 : v));
+        const output = await withBackend('cpu', () =>
+          tf.tidy(() => Float32Array.from(tf.maxPool(tf.tensor4d(x, c.x as [number, number, number, number]), c.size as number, c.strides as number, c.pad as 'valid').dataSync())),
+        );
+        await assertSameOnBothBackends(
+          'MaxPoolGrad',
+          {
+            dy: {shape: info.outShape, values: data(info.outShape, 90 + i)},
+            input: {shape: c.x, values: x},
+            output: {shape: info.outShape, values: output},
+          },
+          {filterSize: c.size, strides: c.strides, pad: c.pad},
+        );
+      });
+    }
+  }
+
   it('Identity and same-dtype Cast share data on wasm; clones outlive their source', async () => {
     await withBackend('wasm', () => {
       const x = tf.tensor2d([1.5, -2, 3, 4], [2, 2]);
