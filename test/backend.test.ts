@@ -225,6 +225,41 @@ describe('wasm training kernels match the cpu backend', () => {
     }
   }
 
+  // The depthwise convolution's gradients are missing on wasm; channel multipliers 1 to 3, odd and non-square sizes.
+  for (const [i, c] of [
+    {x: [2, 6, 6, 3], f: [3, 3, 3, 1], strides: 1, pad: 'same'},
+    {x: [2, 7, 7, 2], f: [3, 3, 2, 2], strides: 2, pad: 'same'},
+    {x: [2, 9, 8, 2], f: [3, 3, 2, 3], strides: 2, pad: 'valid'},
+    {x: [1, 5, 6, 4], f: [2, 3, 4, 2], strides: [1, 2], pad: 1},
+    {x: [3, 7, 7, 2], f: [5, 5, 2, 1], strides: 3, pad: 'same'},
+  ].entries()) {
+    const label = `stride ${JSON.stringify(c.strides)}, pad ${JSON.stringify(c.pad)}, filter ${c.f.join('x')}, input ${c.x.join('x')}`;
+    const outShape = tf.backend_util.computeConv2DInfo(
+      c.x as [number, number, number, number],
+      c.f as [number, number, number, number],
+      c.strides as number,
+      1,
+      c.pad as 'same',
+      undefined,
+      true,
+    ).outShape;
+    const attrs = {strides: c.strides, pad: c.pad, dilations: [1, 1]};
+    it(`DepthwiseConv2dNativeBackpropFilter, ${label}`, async () => {
+      await assertSameOnBothBackends(
+        'DepthwiseConv2dNativeBackpropFilter',
+        {x: {shape: c.x, values: data(c.x, 100 + i)}, dy: {shape: outShape, values: data(outShape, 110 + i)}},
+        {...attrs, filterShape: c.f},
+      );
+    });
+    it(`DepthwiseConv2dNativeBackpropInput, ${label}`, async () => {
+      await assertSameOnBothBackends(
+        'DepthwiseConv2dNativeBackpropInput',
+        {dy: {shape: outShape, values: data(outShape, 120 + i)}, filter: {shape: c.f, values: data(c.f, 130 + i)}},
+        {...attrs, inputShape: c.x},
+      );
+    });
+  }
+
   it('Identity and same-dtype Cast share data on wasm; clones outlive their source', async () => {
     await withBackend('wasm', () => {
       const x = tf.tensor2d([1.5, -2, 3, 4], [2, 2]);
