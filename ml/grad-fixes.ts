@@ -4,13 +4,14 @@
  * Trajectory matching differentiates through unrolled SGD steps, i.e. it takes gradients of gradients. tfjs records
  * nested tapes, but two classes of built-in gradients break there:
  *
- * 1. Gradients that use a *saved output* (Exp, Tanh, Sigmoid, Softmax, LogSoftmax, Pow, Max, Min). The engine saves
- *    an output by cloning it inside the kernel call, so the clone is recorded on the outer tape *before* the kernel
- *    that produced it; the tape walk from the inputs never reaches it, and the dependence of the first-order gradient
- *    on the output is silently dropped (exp was off by 50%). The fix recomputes the output from the saved *input*
- *    with the same op, whose own gradient is then recorded properly.
+ * 1. Gradients that use a *saved output* (Exp, Tanh, Sigmoid, Elu, Softmax, LogSoftmax, Pow, Max, Min). The engine
+ *    saves an output by cloning it inside the kernel call, so the clone is recorded on the outer tape *before* the
+ *    kernel that produced it; the tape walk from the inputs never reaches it, and the dependence of the first-order
+ *    gradient on the output is silently dropped (exp was off by 50%). The fix recomputes the output from the saved
+ *    *input* with the same op, whose own gradient is then recorded properly.
  * 2. Gradient kernels with no gradient of their own: Conv2DBackpropFilter (conv2d weight gradient), AvgPoolGrad,
- *    and the comparisons (Equal, ...) that max/min gradients use as masks.
+ *    EluGrad, and the comparisons and logical ops (Equal, GreaterEqual, LogicalAnd, LogicalNot, ...) that the
+ *    gradients of max/min, clipByValue and where use as masks.
  *
  * Every fix here is checked at first and second order against finite differences in test/gradients.test.ts.
  */
@@ -61,6 +62,18 @@ function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
   return tf.reshape(axes.length > 0 ? tf.sum(g, axes) : g, [...shape]);
 }
 
+/**
+ * A zero gradient for `t`. Always float32: the engine rejects gradients of any other dtype, and the logical ops'
+ * inputs are bool (tf.zerosLike of a bool tensor is bool).
+ */
+function zeroGrad(t: Tensor): Tensor {
+  return tf.zeros(t.shape, 'float32');
+}
+
+function runKernel(name: string, inputs: Record<string, Tensor>, attrs: NamedAttrMap): Tensor {
+  return tf.engine().runKernel(name, inputs, attrs) as Tensor;
+}
+
 const FIXES: readonly GradConfig[] = [
   {
     kernelName: 'Exp',
@@ -83,6 +96,25 @@ const FIXES: readonly GradConfig[] = [
         return tf.mul(dy as Tensor, tf.mul(s, tf.sub(1, s)));
       },
     }),
+  },
+  {
+    // elu'(x) from the recomputed output, through EluGrad (y >= 0 ? dy : dy * (y + 1)), whose gradient is below.
+    kernelName: 'Elu',
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => ({x: () => runKernel('EluGrad', {dy: dy as Tensor, y: tf.elu(only(saved, 0))}, {})}),
+  },
+  {
+    // EluGrad(dy, y) = dy * (y < 0 ? y + 1 : 1): linear in dy (the same kernel again), slope dy in y where y < 0.
+    kernelName: 'EluGrad',
+    inputsToSave: ['dy', 'y'],
+    gradFunc: (g, saved) => {
+      const dy = only(saved, 0);
+      const y = only(saved, 1);
+      return {
+        dy: () => runKernel('EluGrad', {dy: g as Tensor, y}, {}),
+        y: () => tf.mul(tf.mul(g as Tensor, dy), tf.cast(tf.less(y, 0), 'float32')),
+      };
+    },
   },
   {
     kernelName: 'Softmax',
@@ -156,14 +188,16 @@ const FIXES: readonly GradConfig[] = [
       };
     },
   },
-  // Comparisons are piecewise constant: zero gradient. Max/min gradients use Equal as a mask.
-  ...['Equal', 'NotEqual', 'Greater', 'Less', 'LessEqual'].map(
+  // Comparisons and logical ops are piecewise constant: zero gradient. Max/min gradients use Equal as a mask,
+  // clipByValue's uses GreaterEqual/LessEqual/LogicalAnd, where's (Select) uses LogicalNot.
+  ...['Equal', 'NotEqual', 'Greater', 'GreaterEqual', 'Less', 'LessEqual', 'LogicalAnd', 'LogicalOr'].map(
     (kernelName): GradConfig => ({
       kernelName,
       inputsToSave: ['a', 'b'],
-      gradFunc: (_dy, saved) => ({a: () => tf.zerosLike(only(saved, 0)), b: () => tf.zerosLike(only(saved, 1))}),
+      gradFunc: (_dy, saved) => ({a: () => zeroGrad(only(saved, 0)), b: () => zeroGrad(only(saved, 1))}),
     }),
   ),
+  {kernelName: 'LogicalNot', inputsToSave: ['x'], gradFunc: (_dy, saved) => ({x: () => zeroGrad(only(saved, 0))})},
 ];
 
 let installed = false;

@@ -92,6 +92,13 @@ const CASES: readonly OpCase[] = [
   unary('tanh', tf.tanh),
   unary('sigmoid', tf.sigmoid),
   unary('relu', tf.relu),
+  unary('elu', tf.elu),
+  unary('clipByValue (squared)', (t) => tf.square(tf.clipByValue(t, -0.5, 0.7))),
+  unary('where(greater) (Select; LogicalNot in its gradient)', (t) => tf.where(tf.greater(t, 0), tf.square(t), tf.mul(t, 0.3))),
+  // Continuous at the band's edges (0.25 on both sides), so only the kinks at +-0.5 are non-smooth.
+  unary('where(logicalAnd(greater, less))', (t) =>
+    tf.where(tf.logicalAnd(tf.greater(t, -0.5), tf.less(t, 0.5)), tf.square(t), tf.mul(tf.abs(t), 0.5)),
+  ),
   unary('square', tf.square),
   unary('sqrt', (t) => tf.sqrt(softplus1(t))),
   unary('rsqrt', (t) => tf.rsqrt(softplus1(t))),
