@@ -304,8 +304,8 @@ for (const backend of BACKENDS) {
       });
     }
 
-    // Ties are where backends disagree (the first maximum wins on cpu and TensorFlow, the last one in tfjs-wasm's own
-    // kernel), so the gradient of MaxPoolGrad must route through the same position as the backend's MaxPoolGrad.
+    // Ties are where backends disagree (the first maximum wins on cpu, the last one in tfjs-wasm's own kernel), so
+    // the gradient of MaxPoolGrad must route through the same position as the backend's MaxPoolGrad.
     // f(dy) = <G, MaxPoolGrad(dy)> is linear in dy, so its finite differences are exact up to rounding, and they
     // measure the backend's kernel itself; x takes values in {-1, 0, 1}, so most windows tie and many are negative.
     for (const [size, stride, pad, shape] of [

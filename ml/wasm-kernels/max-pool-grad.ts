@@ -3,9 +3,9 @@
  *
  * The built-in kernel (tfjs-backend-wasm 4.22) starts each window's running maximum at the smallest positive float
  * instead of -Infinity and keeps the last of equal values. A window whose values are all at most 0 (after batch norm,
- * or any pooling of signed values) therefore routes its gradient to the tensor's first element, i.e. nowhere in that
- * window, so the gradient is silently lost; and ties go to the last position where the cpu backend and TensorFlow take
- * the first. Measured: up to 1.3 absolute difference from the cpu kernel on random normal inputs, and a first-order
+ * or any pooling of signed values) therefore routes its gradient to the tensor's first element, which lies outside
+ * every window but the very first, so the gradient is silently lost; and ties go to the last position where the cpu
+ * backend takes the first. Measured: up to 1.3 absolute difference from the cpu kernel on random normal inputs, and a first-order
  * gradient check of conv -> tanh -> maxPool failing on wasm.
  *
  * This kernel follows the cpu backend exactly: -Infinity start, the first maximum in row-major window order, padded
