@@ -216,6 +216,19 @@ const CASES: readonly OpCase[] = [
   convCase('valid', 1, 6, 2),
   convCase('valid', 2, 7, 2),
   convCase(3, 1, 4, 1),
+  {
+    // The first layer's weight gradient runs through the second layer's Conv2DBackpropInput (tfjs-core's own gradient
+    // of that kernel), which the single-layer cases above never differentiate.
+    name: 'conv2d -> tanh -> conv2d stride 2 pad same (flat params)',
+    w: [3 * 3 * 2 * 3 + 3 * 3 * 3 * 2],
+    x: [2, 6, 6, 2],
+    c: [2, 3, 3, 2],
+    inner: (c) => (w, x) => {
+      const take = taker(w);
+      const h = tf.tanh(tf.conv2d(x as tf.Tensor4D, take([3, 3, 2, 3]) as tf.Tensor4D, 1, 'same'));
+      return tf.sum(tf.mul(c, tf.tanh(tf.conv2d(h, take([3, 3, 3, 2]) as tf.Tensor4D, 2, 'same'))));
+    },
+  },
   maxPoolCase(2, 2, 'valid', 6),
   maxPoolCase(2, 1, 'valid', 5),
   maxPoolCase(3, 2, 'same', 7),
