@@ -13,6 +13,8 @@ import type {TestBackend} from './util/gradcheck.js';
 
 const require = createRequire(import.meta.url);
 
+type Shape4 = [number, number, number, number];
+
 function installed(pkg: string): boolean {
   try {
     require.resolve(`${pkg}/package.json`);
@@ -184,6 +186,68 @@ describe('wasm training kernels match the cpu backend', () => {
         'AvgPoolGrad',
         {dy: {shape: info.outShape, values: data(info.outShape, 60 + i)}, input: {shape: c.x, values: data(c.x, 70 + i)}},
         {filterSize: c.size, strides: c.strides, pad: c.pad},
+      );
+    });
+  }
+
+  // MaxPoolGrad replaces the built-in kernel, which loses the gradient of windows whose maximum is <= 0 and sends ties
+  // to the last position. The data are uniform in [-0.5, 0.5) (many all-negative windows); the "ties" variants are
+  // rounded to multiples of 0.25 (most windows tie), where the first maximum must win as on cpu.
+  const poolCases: Array<{x: Shape4; size: number | [number, number]; strides: number | [number, number]; pad: 'valid' | 'same' | number}> = [
+    {x: [2, 6, 6, 3], size: 2, strides: 2, pad: 'valid'},
+    {x: [2, 7, 5, 3], size: 2, strides: 2, pad: 'valid'},
+    {x: [2, 6, 6, 2], size: 3, strides: 1, pad: 'same'},
+    {x: [1, 9, 8, 4], size: 3, strides: 2, pad: 'same'},
+    {x: [2, 7, 7, 2], size: 3, strides: [2, 1], pad: 1},
+    {x: [1, 5, 6, 3], size: [2, 3], strides: 1, pad: 'valid'},
+  ];
+  for (const [i, c] of poolCases.entries()) {
+    for (const ties of [false, true]) {
+      const label = `${JSON.stringify(c.size)} stride ${JSON.stringify(c.strides)} pad ${c.pad} on ${c.x.join('x')}`;
+      it(`MaxPoolGrad ${label}${ties ? ', with ties' : ''}`, async () => {
+        const outShape = tf.backend_util.computePool2DInfo(c.x, c.size, c.strides, 1, c.pad).outShape;
+        const x = data(c.x, 80 + i).map((v) => (ties ? Math.round(v * 4) / 4 : v));
+        // The forward output is an input of the kernel (neither backend reads it; pass the true one anyway).
+        const output = await withBackend('cpu', () =>
+          tf.tidy(() => Float32Array.from(tf.maxPool(tf.tensor4d(x, c.x), c.size, c.strides, c.pad).dataSync())),
+        );
+        await assertSameOnBothBackends(
+          'MaxPoolGrad',
+          {
+            dy: {shape: outShape, values: data(outShape, 90 + i)},
+            input: {shape: c.x, values: x},
+            output: {shape: outShape, values: output},
+          },
+          {filterSize: c.size, strides: c.strides, pad: c.pad},
+        );
+      });
+    }
+  }
+
+  // The depthwise convolution's gradients are missing on wasm; channel multipliers 1 to 3, odd and non-square sizes.
+  const depthwiseCases: Array<{x: Shape4; f: Shape4; strides: number | [number, number]; pad: 'valid' | 'same' | number}> = [
+    {x: [2, 6, 6, 3], f: [3, 3, 3, 1], strides: 1, pad: 'same'},
+    {x: [2, 7, 7, 2], f: [3, 3, 2, 2], strides: 2, pad: 'same'},
+    {x: [2, 9, 8, 2], f: [3, 3, 2, 3], strides: 2, pad: 'valid'},
+    {x: [1, 5, 6, 4], f: [2, 3, 4, 2], strides: [1, 2], pad: 1},
+    {x: [3, 7, 7, 2], f: [5, 5, 2, 1], strides: 3, pad: 'same'},
+  ];
+  for (const [i, c] of depthwiseCases.entries()) {
+    const label = `stride ${JSON.stringify(c.strides)}, pad ${c.pad}, filter ${c.f.join('x')}, input ${c.x.join('x')}`;
+    const outShape = tf.backend_util.computeConv2DInfo(c.x, c.f, c.strides, 1, c.pad, undefined, true).outShape;
+    const attrs = {strides: c.strides, pad: c.pad, dilations: [1, 1]};
+    it(`DepthwiseConv2dNativeBackpropFilter, ${label}`, async () => {
+      await assertSameOnBothBackends(
+        'DepthwiseConv2dNativeBackpropFilter',
+        {x: {shape: c.x, values: data(c.x, 100 + i)}, dy: {shape: outShape, values: data(outShape, 110 + i)}},
+        {...attrs, filterShape: c.f},
+      );
+    });
+    it(`DepthwiseConv2dNativeBackpropInput, ${label}`, async () => {
+      await assertSameOnBothBackends(
+        'DepthwiseConv2dNativeBackpropInput',
+        {dy: {shape: outShape, values: data(outShape, 120 + i)}, filter: {shape: c.f, values: data(c.f, 130 + i)}},
+        {...attrs, inputShape: c.x},
       );
     });
   }

@@ -60,6 +60,104 @@ function convCase(pad: 'same' | 'valid' | number, stride: 1 | 2, size: number, c
   };
 }
 
+/**
+ * A fixed offset field for max pooling with k x k windows: position (r, q) of image b, channel ch gets
+ * SPACING * (its class's rank - middle), where the class is (r mod k, q mod k) and the ranks are a seeded permutation
+ * per (b, ch). Any k consecutive rows and columns hold each class once, so every window (of either stride, clipped by
+ * 'same' padding or not) sees distinct offsets at least SPACING apart. Every other (b, ch) pair is shifted down by
+ * SPACING * k^2 / 2 + 0.5, so all its windows have negative maxima (the case tfjs-wasm's own MaxPoolGrad gets wrong).
+ */
+const SPACING = 0.75;
+
+function windowOffsets(shape: readonly [number, number, number, number], k: number, seed: number): Float32Array {
+  const [nb, h, w, c] = shape;
+  let s = seed >>> 0;
+  const rand = (): number => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+  const ranks: number[][] = [];
+  for (let i = 0; i < nb * c; i++) {
+    const keys = Array.from({length: k * k}, rand);
+    const order = keys.map((_, j) => j).sort((a, b) => (keys[a] ?? 0) - (keys[b] ?? 0));
+    const rank = new Array<number>(k * k);
+    order.forEach((cls, r) => (rank[cls] = r));
+    ranks.push(rank);
+  }
+  const out = new Float32Array(nb * h * w * c);
+  for (let b = 0; b < nb; b++) {
+    for (let r = 0; r < h; r++) {
+      for (let q = 0; q < w; q++) {
+        for (let ch = 0; ch < c; ch++) {
+          const rank = ranks[b * c + ch]?.[(r % k) * k + (q % k)] ?? 0;
+          const shift = (b * c + ch) % 2 === 1 ? SPACING * k * k / 2 + 0.5 : 0;
+          out[((b * h + r) * w + q) * c + ch] = SPACING * (rank - (k * k - 1) / 2) - shift;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * conv 3x3 'same' -> tanh / 4 + offsets -> max pool (size, stride, pad) -> sum of squares: MaxPool's gradient and, at
+ * second order, MaxPoolGrad's gradient inside an unrolled step. The pooled signal (tanh / 4) varies by at most 0.5,
+ * less than the offsets' SPACING, so each window's argmax is fixed by the offsets and finite differences never cross
+ * an argmax switch (with plain random inputs some coordinate always did); which position wins still differs from
+ * channel to channel and image to image, and windows with negative maxima are included. Ties are checked separately.
+ */
+function maxPoolCase(size: number, stride: 1 | 2, pad: 'same' | 'valid', n: number): OpCase {
+  const shape = [2, n, n, 3] as const;
+  const offsets = windowOffsets(shape, size, 40 + size * 10 + stride * 3 + n);
+  return {
+    name: `conv2d -> tanh -> maxPool ${size}x${size} stride ${stride} pad ${pad} (${n}x${n})`,
+    w: [3, 3, 2, 3],
+    x: [2, n, n, 2],
+    inner: () => (w, x) => {
+      const y = tf.tanh(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, 'same'));
+      const shifted = tf.add(tf.mul(y, 0.25), tf.tensor4d(offsets, [...shape])) as tf.Tensor4D;
+      return tf.sum(tf.square(tf.maxPool(shifted, size, stride, pad)));
+    },
+  };
+}
+
+/**
+ * depthwiseConv2d (channel multiplier `mult`) -> tanh -> weighted sum: at second order this runs the gradients of
+ * both depthwise backprop kernels (d/dw goes through the filter gradient, d/dx through the input gradient).
+ */
+function depthwiseCase(stride: 1 | 2, pad: 'same' | 'valid' | number, mult: number, n: number): OpCase {
+  const out = tf.backend_util.computeConv2DInfo([2, n, n, 2], [3, 3, 2, mult], stride, 1, pad, undefined, true).outShape;
+  return {
+    name: `depthwiseConv2d x${mult} stride ${stride} pad ${String(pad)} -> tanh (${n}x${n}x2)`,
+    w: [3, 3, 2, mult],
+    x: [2, n, n, 2],
+    c: out,
+    inner: (c) => (w, x) => {
+      const y = tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad);
+      return tf.sum(tf.mul(c, tf.tanh(y)));
+    },
+  };
+}
+
+/**
+ * Two depthwise layers with flat parameters: the first layer's weight gradient runs through the second layer's
+ * DepthwiseConv2dNativeBackpropInput, so the unrolled step differentiates that kernel too (a single layer only
+ * reaches the filter gradient).
+ */
+function twoDepthwiseCase(stride: 1 | 2, pad: 'same' | 'valid', out: number): OpCase {
+  return {
+    name: `depthwiseConv2d x2 -> tanh -> depthwiseConv2d x1 stride ${stride} pad ${pad} (flat params)`,
+    w: [3 * 3 * 2 * 2 + 3 * 3 * 4],
+    x: [2, 6, 6, 2],
+    c: [2, out, out, 4],
+    inner: (c) => (w, x) => {
+      const take = taker(w);
+      const h = tf.tanh(tf.depthwiseConv2d(x as tf.Tensor4D, take([3, 3, 2, 2]) as tf.Tensor4D, 1, 'same'));
+      return tf.sum(tf.mul(c, tf.tanh(tf.depthwiseConv2d(h, take([3, 3, 4, 1]) as tf.Tensor4D, stride, pad))));
+    },
+  };
+}
+
 /** Takes consecutive slices of a flat parameter vector (the FunctionalModel layout). */
 function taker(flat: tf.Tensor): (shape: readonly number[]) => tf.Tensor {
   let offset = 0;
@@ -92,6 +190,13 @@ const CASES: readonly OpCase[] = [
   unary('tanh', tf.tanh),
   unary('sigmoid', tf.sigmoid),
   unary('relu', tf.relu),
+  unary('elu', tf.elu),
+  unary('clipByValue (squared)', (t) => tf.square(tf.clipByValue(t, -0.5, 0.7))),
+  unary('where(greater) (Select; LogicalNot in its gradient)', (t) => tf.where(tf.greater(t, 0), tf.square(t), tf.mul(t, 0.3))),
+  // Continuous at the band's edges (0.25 on both sides), so only the kinks at +-0.5 are non-smooth.
+  unary('where(logicalAnd(greater, less))', (t) =>
+    tf.where(tf.logicalAnd(tf.greater(t, -0.5), tf.less(t, 0.5)), tf.square(t), tf.mul(tf.abs(t), 0.5)),
+  ),
   unary('square', tf.square),
   unary('sqrt', (t) => tf.sqrt(softplus1(t))),
   unary('rsqrt', (t) => tf.rsqrt(softplus1(t))),
@@ -111,6 +216,29 @@ const CASES: readonly OpCase[] = [
   convCase('valid', 1, 6, 2),
   convCase('valid', 2, 7, 2),
   convCase(3, 1, 4, 1),
+  {
+    // The first layer's weight gradient runs through the second layer's Conv2DBackpropInput (tfjs-core's own gradient
+    // of that kernel), which the single-layer cases above never differentiate.
+    name: 'conv2d -> tanh -> conv2d stride 2 pad same (flat params)',
+    w: [3 * 3 * 2 * 3 + 3 * 3 * 3 * 2],
+    x: [2, 6, 6, 2],
+    c: [2, 3, 3, 2],
+    inner: (c) => (w, x) => {
+      const take = taker(w);
+      const h = tf.tanh(tf.conv2d(x as tf.Tensor4D, take([3, 3, 2, 3]) as tf.Tensor4D, 1, 'same'));
+      return tf.sum(tf.mul(c, tf.tanh(tf.conv2d(h, take([3, 3, 3, 2]) as tf.Tensor4D, 2, 'same'))));
+    },
+  },
+  maxPoolCase(2, 2, 'valid', 6),
+  maxPoolCase(2, 1, 'valid', 5),
+  maxPoolCase(3, 2, 'same', 7),
+  maxPoolCase(3, 1, 'same', 5),
+  depthwiseCase(1, 'same', 2, 5),
+  depthwiseCase(2, 'valid', 1, 7),
+  depthwiseCase(2, 'same', 2, 6),
+  depthwiseCase(1, 1, 1, 4),
+  twoDepthwiseCase(2, 'same', 3),
+  twoDepthwiseCase(1, 'valid', 4),
   {
     name: 'conv2d + bias add + instance norm + tanh (flat params, slice/reshape)',
     w: [3 * 3 * 2 * 4 + 4],
@@ -183,6 +311,35 @@ for (const backend of BACKENDS) {
             assertGradcheck(`${op.name} second order d/dx`, gradgradcheck(inner, w, x, {...opts, lr: 0.3}));
             assertGradcheck(`${op.name} second order d/dw`, gradgradcheck(inner, w, x, {...opts, lr: 0.3, wrt: 'w'}));
             tf.dispose([w, x, c]);
+          },
+          {checkLeaks: true},
+        );
+      });
+    }
+
+    // Ties are where backends disagree (the first maximum wins on cpu, the last one in tfjs-wasm's own kernel), so
+    // the gradient of MaxPoolGrad must route through the same position as the backend's MaxPoolGrad.
+    // f(dy) = <G, MaxPoolGrad(dy)> is linear in dy, so its finite differences are exact up to rounding, and they
+    // measure the backend's kernel itself; x takes values in {-1, 0, 1}, so most windows tie and many are negative.
+    for (const [size, stride, pad, shape] of [
+      [2, 2, 'valid', [2, 6, 6, 3]],
+      [2, 1, 'valid', [1, 5, 5, 2]],
+      [3, 2, 'same', [2, 7, 7, 2]],
+      [3, 1, 'same', [1, 5, 5, 3]],
+    ] as const) {
+      it(`MaxPoolGrad's gradient in dy matches the kernel under ties (${size}x${size} stride ${stride} ${pad})`, async () => {
+        await withBackend(
+          backend,
+          () => {
+            const x = tf.tidy(() => tf.round(tf.randomUniform([...shape], -1.5, 1.5, 'float32', 5))) as tf.Tensor4D;
+            const g = randn(shape, 6);
+            const dy = randn(tf.backend_util.computePool2DInfo(x.shape, size, stride, 1, pad).outShape, 7);
+            const f = (dyv: tf.Tensor): tf.Scalar => {
+              const dx = tf.grad((xv: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(xv as tf.Tensor4D, size, stride, pad), dyv)))(x);
+              return tf.sum(tf.mul(g, dx));
+            };
+            assertGradcheck('MaxPoolGrad adjoint', gradcheck(f, dy, {maxCoords: dy.size, atol: 1e-4, tol: 1e-4}));
+            tf.dispose([x, g, dy]);
           },
           {checkLeaks: true},
         );

@@ -1,14 +1,17 @@
 /**
- * Training kernels registered for the wasm backend: the missing `Conv2DBackpropFilter` and `UnsortedSegmentSum`, and
- * faster replacements of slow built-in paths (`Conv2DBackpropInput` at stride 1, `AvgPoolGrad` 2x2/2, `Sum`/`Mean`
- * over non-innermost axes, copy-free `Identity` and same-dtype `Cast`), each falling back to the original kernel outside its fast case. Installed once by
- * ml/backend.ts after the wasm backend is active.
+ * Training kernels registered for the wasm backend: the missing `Conv2DBackpropFilter`, `UnsortedSegmentSum` and
+ * depthwise-convolution gradients; a correct `MaxPoolGrad` (the built-in one loses the gradient of windows whose
+ * maximum is at most 0); and faster replacements of slow built-in paths (`Conv2DBackpropInput` at stride 1,
+ * `AvgPoolGrad` 2x2/2, `Sum`/`Mean` over non-innermost axes, copy-free `Identity` and same-dtype `Cast`), each falling
+ * back to the original kernel outside its fast case. Installed once by ml/backend.ts after the wasm backend is active.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type {KernelConfig, KernelFunc} from '@tensorflow/tfjs-core';
 import {avgPoolGradWasmConfig} from './avg-pool-grad.js';
 import {conv2DBackpropFilterWasmConfig} from './conv2d-backprop-filter.js';
 import {conv2DBackpropInputWasmConfig} from './conv2d-backprop-input.js';
+import {depthwiseBackpropWasmConfigs} from './depthwise-backprop.js';
+import {maxPoolGradWasmConfig} from './max-pool-grad.js';
 import {reduceMiddleConfigs} from './reduce-middle.js';
 import {sharedIdentityConfigs} from './shared-identity.js';
 import {unsortedSegmentSumWasmConfig} from './unsorted-segment-sum.js';
@@ -35,6 +38,10 @@ export function installWasmKernels(): void {
   installed = true;
   replace(conv2DBackpropFilterWasmConfig);
   if (tf.getKernel('UnsortedSegmentSum', BACKEND) === undefined) tf.registerKernel(unsortedSegmentSumWasmConfig);
+  for (const config of depthwiseBackpropWasmConfigs) {
+    if (tf.getKernel(config.kernelName, BACKEND) === undefined) tf.registerKernel(config);
+  }
+  replace(maxPoolGradWasmConfig);
   replace(conv2DBackpropInputWasmConfig(original('Conv2DBackpropInput')));
   replace(avgPoolGradWasmConfig(original('AvgPoolGrad')));
   for (const config of reduceMiddleConfigs(original('Sum'), original('Mean'))) replace(config);
