@@ -7,7 +7,7 @@
  * disk instead.
  */
 import {randomBytes} from 'node:crypto';
-import {constants, createReadStream} from 'node:fs';
+import {constants} from 'node:fs';
 import {copyFile, lstat, mkdir, open, readdir, rename, rm, stat, writeFile} from 'node:fs/promises';
 import {hostname} from 'node:os';
 import {dirname, join} from 'node:path';
@@ -53,7 +53,7 @@ export class FolderBackend implements ObjectBackend {
     try {
       // O_NOFOLLOW: a symlink planted in a shared folder must not make us read a file outside it.
       const handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW);
-      return createReadStream('', {fd: handle.fd, highWaterMark: 1 << 20});
+      return handle.createReadStream({highWaterMark: 1 << 20});
     } catch (error) {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return undefined;
       if (errno(error) === 'ELOOP') throw new RemoteError('failed', `${path} in the remote folder is a symlink`);

@@ -78,6 +78,11 @@ export class TieredStore implements CacheStore {
     return this.local.location;
   }
 
+  /** Whether commits are uploaded. */
+  get writesThrough(): boolean {
+    return this.#options.writeThrough;
+  }
+
   /** Why the remote was given up on, or undefined while it works. */
   get remoteDown(): string | undefined {
     return this.#down;
