@@ -90,6 +90,20 @@ async function hashingStage(): Promise<{stage: Transform; digest: () => {hash: s
   return {stage, digest: () => ({hash: hex64(hasher.digest()), size})};
 }
 
+/**
+ * The backend path of object `name` (`manifest.json`, or a file's `<hash>-<size>`) of entry `key`: the layout above,
+ * exported for tools and tests that inspect a remote.
+ */
+export function entryObject(key: string, name: string): string {
+  if (!KEY_PATTERN.test(key)) throw new Error(`Internal error: malformed cache key ${JSON.stringify(key)}`);
+  return `${ENTRIES}/${key}/${name}`;
+}
+
+/** The object name of a manifest file record. */
+export function blobObjectName(file: ManifestFile): string {
+  return blobName(file);
+}
+
 /** A stream end that drops what it gets (for reading only to hash). */
 function sink(): Writable {
   return new Writable({write: (_chunk, _encoding, done) => done()});
@@ -114,8 +128,7 @@ export class RemoteStore {
   }
 
   #entryPath(key: string, name: string): string {
-    if (!KEY_PATTERN.test(key)) throw new Error(`Internal error: malformed cache key ${JSON.stringify(key)}`);
-    return `${ENTRIES}/${key}/${name}`;
+    return entryObject(key, name);
   }
 
   /** Reads and checks the manifest of `key`. */
@@ -186,6 +199,9 @@ export class RemoteStore {
       return {status: 'fetched', entry, bytes};
     } catch (error) {
       await staging.discard().catch(() => undefined);
+      // `failed` while reading this entry's files is about the entry (a symlink in a shared folder, an odd status
+      // for one object), not about reaching the remote.
+      if (error instanceof RemoteError && error.kind === 'failed') return {status: 'bad', reason: redact(error.message, this.#env)};
       if (error instanceof RemoteError) return failure(error, this.#env);
       const code = (error as NodeJS.ErrnoException).code;
       // A stream that broke mid-download is the network's fault; anything else (EEXIST from a manifest listing a
