@@ -27,6 +27,7 @@ import type {Manifest, ManifestFile} from './manifest.js';
 import type {ObjectBackend, RemoteFailureKind} from './remote-backend.js';
 import {failureKind, RemoteError} from './remote-backend.js';
 import {redact} from './secrets.js';
+import {unreachable} from '../runner/unreachable.js';
 import type {CacheEntry, CacheStore} from './store.js';
 
 const ENTRIES = 'v1/entries';
@@ -274,6 +275,8 @@ export class RemoteStore {
         return found.reason;
       case 'failed':
         return found;
+      default:
+        return unreachable(found);
     }
     try {
       for (const file of found.manifest.files) {

@@ -116,6 +116,25 @@ export function cacheConformance(name: string, open: () => Promise<CacheStore>, 
       assert.deepEqual(await store.get(key), {status: 'miss'});
     });
 
+    it('a manifest naming a file outside its entry is never a hit', async () => {
+      const store = await open();
+      const key = testKey('escape');
+      const dir = await put(store, key, 'v', 8);
+      await settle(store);
+      await writeFile(join(dir, '..', 'outside.bin'), Buffer.alloc(8, 1));
+      const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {files: Array<{path: string}>};
+      manifest.files.push({...manifest.files[0], path: '../outside.bin'});
+      await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+      const lookup = await store.get(key);
+      if (lookup.status === 'hit') {
+        assert.equal(options.heals, true);
+        assert.ok(lookup.entry.manifest.files.every((f) => !f.path.includes('..')));
+      } else {
+        assert.equal(lookup.status, 'corrupt');
+        if (lookup.status === 'corrupt') assert.match(lookup.reason, /manifest file path "\.\.\/outside\.bin" escapes the entry/);
+      }
+    });
+
     it('an entry file replaced by a symlink (to a file outside, of the right size) is not a hit', async () => {
       const store = await open();
       const key = testKey('sym');
