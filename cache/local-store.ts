@@ -11,9 +11,9 @@
  */
 import {hostname} from 'node:os';
 import {join, relative, sep} from 'node:path';
-import {mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises';
+import {lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises';
 import {randomBytes} from 'node:crypto';
-import {existsSync, readFileSync, statSync, utimesSync} from 'node:fs';
+import {existsSync, lstatSync, readFileSync, utimesSync} from 'node:fs';
 import type {
   CacheEntry,
   CacheLookup,
@@ -109,12 +109,16 @@ export class LocalStore implements CacheStore {
     }
   }
 
-  /** Checks presence and sizes of the listed files (not their content). */
+  /**
+   * Checks presence and sizes of the listed files (not their content). lstat, not stat: a listed file that is a
+   * symlink could point outside the entry, so it makes the entry bad.
+   */
   async #checkSizes(dir: string, files: readonly ManifestFile[]): Promise<string | undefined> {
     const problems = await Promise.all(
       files.map(async (f) => {
         try {
-          const s = await stat(join(dir, f.path));
+          const s = await lstat(join(dir, f.path));
+          if (!s.isFile()) return `${f.path}: not a regular file`;
           return s.size === f.size ? undefined : `${f.path}: size ${s.size}, expected ${f.size}`;
         } catch {
           return `${f.path}: missing`;
@@ -160,8 +164,9 @@ export class LocalStore implements CacheStore {
   /** Synchronous twin of #checkSizes for the hit path. */
   #checkSizesSync(dir: string, files: readonly ManifestFile[]): string | undefined {
     for (const f of files) {
-      const s = statSync(join(dir, f.path), {throwIfNoEntry: false});
+      const s = lstatSync(join(dir, f.path), {throwIfNoEntry: false});
       if (s === undefined) return `${f.path}: missing`;
+      if (!s.isFile()) return `${f.path}: not a regular file`;
       if (s.size !== f.size) return `${f.path}: size ${s.size}, expected ${f.size}`;
     }
     return undefined;

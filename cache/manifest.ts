@@ -50,6 +50,22 @@ export interface Manifest {
 /** The name of the manifest file inside an entry folder. */
 export const MANIFEST_FILE = 'manifest.json';
 
+/**
+ * Why `path` cannot name a file inside an entry folder, or undefined when it can: a relative, forward-slash path of
+ * plain segments. Absolute paths, `..`, `.`, empty segments, backslashes and control characters are refused, so a
+ * manifest (local, or downloaded from a remote someone else writes to) can never make a reader or a download touch a
+ * file outside the entry.
+ */
+export function entryPathProblem(path: string): string | undefined {
+  if (path === '' || path.length > 1024) return 'is empty or too long';
+  if (path.startsWith('/') || /^[A-Za-z]:/.test(path)) return 'is absolute';
+  if (/[\\\u0000-\u001f]/.test(path)) return 'has a backslash or a control character';
+  const segments = path.split('/');
+  if (segments.includes('..')) return 'escapes the entry';
+  if (segments.some((s) => s === '' || s === '.')) return 'has an empty or "." segment';
+  return undefined;
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -68,8 +84,11 @@ export function checkManifest(value: unknown, key: string): Manifest | string {
     if (!isRecord(f) || typeof f['path'] !== 'string' || typeof f['size'] !== 'number' || typeof f['hash'] !== 'string') {
       return 'manifest has a malformed file record';
     }
-    if (f['path'].startsWith('/') || f['path'].split('/').includes('..')) return `manifest file path escapes the entry: ${f['path']}`;
+    const escape = entryPathProblem(f['path']);
+    if (escape !== undefined) return `manifest file path ${JSON.stringify(f['path'])} ${escape}`;
   }
+  const paths = (files as ManifestFile[]).map((f) => f.path);
+  if (new Set(paths).size !== paths.length) return 'manifest lists a file twice';
   const outputs = value['outputs'];
   if (!isRecord(outputs)) return 'manifest has no outputs';
   const listed = new Set((files as ManifestFile[]).map((f) => f.path));

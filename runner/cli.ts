@@ -13,6 +13,9 @@ const COMMANDS: Readonly<Record<string, () => Promise<{default: Command}>>> = {
   results: () => import('./commands/results.js'),
   cache: () => import('./commands/cache.js'),
   export: () => import('./commands/export.js'),
+  push: () => import('./commands/push.js'),
+  pull: () => import('./commands/pull.js'),
+  remote: () => import('./commands/remote.js'),
 };
 
 async function usage(): Promise<string> {

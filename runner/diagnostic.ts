@@ -61,7 +61,9 @@ export type DiagnosticReason =
   /** A `--set` override with a bad path or value. */
   | 'bad-override'
   /** The environment (e.g. `DISTILLERY_BACKEND`) is invalid. */
-  | 'bad-environment';
+  | 'bad-environment'
+  /** A remote cache that cannot be used: unknown name, bad or credential-bearing URL (config, `--remote`, DISTILLERY_REMOTE). */
+  | 'bad-remote';
 
 /** A place in a source text. `line` and `col` are 1-based; `length` is the number of characters to underline. */
 export interface DiagnosticLocation {

@@ -2,6 +2,7 @@
  * What execution reports, as a typed union. The executor emits these to a sink; loggers render them and the run
  * record stores them. Library code never prints, so every user-visible line starts as one of these.
  */
+import type {RemoteEvent} from '../cache/remote-events.js';
 import type {Device} from '../nodes/api.js';
 
 /** The plan summary given at the start of a run. */
@@ -49,6 +50,8 @@ export type RunEvent =
   | {readonly type: 'node-skipped'; readonly id: string; readonly reason: string}
   | {readonly type: 'cache-corrupt'; readonly id: string; readonly key: string; readonly reason: string}
   | {readonly type: 'notice'; readonly message: string}
+  /** Remote cache traffic and trouble; `id` is the instance whose key it is, when the key is in the plan. */
+  | (RemoteEvent & {readonly id?: string})
   | {readonly type: 'run-finished'; readonly status: RunStatus; readonly counts: OutcomeCounts; readonly seconds: number};
 
 /** Receives events. */

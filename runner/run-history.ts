@@ -52,3 +52,34 @@ export async function lastRecorded(cwd: string, ids: ReadonlySet<string>): Promi
   }
   return found;
 }
+
+/**
+ * For each key in `keys`, the most recent run record in which an instance with that key ran (was computed, not taken
+ * from a cache): the run that produced the entry. Records pulled from a remote count, so this names runs on other
+ * machines too.
+ */
+export async function producingRuns(cwd: string, keys: ReadonlySet<string>): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  let runIds: string[];
+  try {
+    runIds = (await readdir(runsDir(cwd), {withFileTypes: true})).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return found;
+  }
+  for (const runId of runIds.sort().reverse()) {
+    if (found.size === keys.size) break;
+    let summary: unknown;
+    try {
+      summary = JSON.parse(await readFile(join(runsDir(cwd), runId, 'summary.json'), 'utf8'));
+    } catch {
+      continue;
+    }
+    const nodes = (summary as {nodes?: unknown} | null)?.nodes;
+    if (!Array.isArray(nodes)) continue;
+    for (const node of nodes) {
+      if (!isRecordedNode(node) || node.status !== 'ran' || !keys.has(node.key) || found.has(node.key)) continue;
+      found.set(node.key, runId);
+    }
+  }
+  return found;
+}

@@ -136,3 +136,47 @@ export default [
     }
   });
 });
+
+describe('keys are the same in every checkout', () => {
+  test('the same pipeline planned from two directories and from a copied checkout (other user, home, temp dir) has the same keys', async () => {
+    const {execFile} = await import('node:child_process');
+    const {cp, mkdtemp, rm, symlink} = await import('node:fs/promises');
+    const {tmpdir} = await import('node:os');
+    const {join} = await import('node:path');
+    const {fileURLToPath} = await import('node:url');
+    const repo = fileURLToPath(new URL('..', import.meta.url));
+    const tsx = import.meta.resolve('tsx');
+    const plan = (cliRepo: string, cwd: string, file: string, env: Record<string, string>): Promise<Array<{id: string; key: string}>> =>
+      new Promise((resolve, reject) => {
+        execFile(
+          process.execPath,
+          ['--import', tsx, join(cliRepo, 'runner', 'cli-main.ts'), 'plan', file, '--json', '--no-remote'],
+          {cwd, env: {...process.env, DISTILLERY_BACKEND: 'cpu', ...env}, maxBuffer: 1 << 24},
+          (error, stdout, stderr) => {
+            if (error !== null) reject(new Error(`${error.message}\n${stderr}`));
+            else resolve((JSON.parse(stdout) as {nodes: Array<{id: string; key: string}>}).nodes.map((n) => ({id: n.id, key: n.key})));
+          },
+        );
+      });
+    const copy = await mkdtemp(join(tmpdir(), 'distillery-checkout-'));
+    try {
+      // A teammate's clone: the project's files at another path, sharing only the installed packages.
+      for (const part of ['cache', 'ml', 'nodes', 'runner', 'pipelines', 'package.json']) {
+        await cp(join(repo, part), join(copy, 'team', 'clone', part), {recursive: true});
+      }
+      const clone = join(copy, 'team', 'clone');
+      await symlink(join(repo, 'node_modules'), join(clone, 'node_modules'));
+      const other = {HOME: copy, USER: 'teammate', LOGNAME: 'teammate', TMPDIR: copy};
+      const [fromRoot, fromSub, fromClone] = await Promise.all([
+        plan(repo, repo, 'pipelines/quickstart.yaml', {}),
+        plan(repo, join(repo, 'pipelines'), 'quickstart.yaml', {}),
+        plan(clone, join(clone, 'runner'), '../pipelines/quickstart.yaml', other),
+      ]);
+      assert.ok(fromRoot.length > 10);
+      assert.deepEqual(fromSub, fromRoot);
+      assert.deepEqual(fromClone, fromRoot);
+    } finally {
+      await rm(copy, {recursive: true, force: true});
+    }
+  });
+});

@@ -3,7 +3,7 @@ import {resolve} from 'node:path';
 import type {Command, CommandIO} from './command.js';
 import {EXIT} from './command.js';
 import {parseOptions} from './parse-options.js';
-import {resolveCacheDir} from './cache-dir.js';
+import {openStore} from './open-store.js';
 import {formatByteSize, parseByteSize} from '../../cache/byte-size.js';
 
 const HELP = `Usage: distillery cache <ls|verify|gc> [options]
@@ -57,8 +57,10 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const maxBytes = values['max-size'] === undefined ? undefined : parseByteSize(values['max-size']);
   if (values['max-size'] !== undefined && maxBytes === undefined) return bad(`--max-size: cannot read '${values['max-size']}' as a size`);
 
-  const {LocalStore} = await import('../../cache/local-store.js');
-  const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd));
+  // The local cache only: remotes have their own command (`distillery remote`).
+  const opened = await openStore({'cache-dir': values['cache-dir'], 'no-remote': true}, io);
+  if (opened === undefined) return EXIT.badInput;
+  const store = opened.store;
   switch (sub) {
     case 'ls': {
       const now = Date.now();

@@ -8,7 +8,7 @@ import {dirname, join, resolve} from 'node:path';
 import type {Command, CommandIO} from './command.js';
 import {EXIT} from './command.js';
 import {parseOptions} from './parse-options.js';
-import {resolveCacheDir} from './cache-dir.js';
+import {openStore, STORE_HELP, STORE_OPTIONS} from './open-store.js';
 import {unreachable} from '../unreachable.js';
 
 const HELP = `Usage: distillery export FILE INSTANCE --format npz|png|safetensors --out PATH [options]
@@ -25,7 +25,9 @@ Options:
   --out PATH          the file to write (required)
   --port NAME         the output port, when the instance has several SyntheticSet outputs
   --set KEY=VALUE     override a value of the pipeline (repeatable), as for run
-  --cache-dir DIR     cache location (default: $DISTILLERY_CACHE, else .distillery/cache)
+${STORE_HELP}
+
+With a remote, an instance not in the local cache is fetched from the remote (and kept in the local cache).
 
 Exit codes: 0 ok, 2 bad input (unknown instance, not a SyntheticSet, not computed yet).
 `;
@@ -46,7 +48,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
       out: {type: 'string'},
       port: {type: 'string'},
       set: {type: 'string', multiple: true},
-      'cache-dir': {type: 'string'},
+      ...STORE_OPTIONS,
     },
   });
   const fail = (message: string, help = false): number => {
@@ -78,9 +80,11 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     return fail(`'${instance}' has SyntheticSet outputs ${ports.join(', ')}; choose one with --port`);
   }
 
-  const {LocalStore} = await import('../../cache/local-store.js');
-  const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd));
-  const found = await store.get(node.key, {touch: false});
+  const opened = await openStore(values, io, {readThrough: true});
+  if (opened === undefined) return EXIT.badInput;
+  const found = await opened.store.get(node.key, {touch: false});
+  opened.close();
+  if (opened.tiered?.remoteDown !== undefined) io.stderr.write(`warning: remote ${opened.remote?.name ?? ''} is unavailable: ${opened.tiered.remoteDown}\n`);
   if (found.status !== 'hit') {
     return fail(`'${instance}' is not computed yet (key ${node.key}${found.status === 'corrupt' ? `: ${found.reason}` : ''}); run \`distillery run ${fileArg}\` first`);
   }

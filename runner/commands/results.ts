@@ -6,10 +6,10 @@ import {resolve} from 'node:path';
 import type {Command, CommandIO} from './command.js';
 import {EXIT} from './command.js';
 import {parseOptions} from './parse-options.js';
-import {resolveCacheDir} from './cache-dir.js';
+import {openStore, STORE_HELP, STORE_OPTIONS} from './open-store.js';
 import type {JsonValue} from '../../nodes/api.js';
 import type {Plan} from '../plan.js';
-import type {CacheStore} from '../../cache/store.js';
+import type {Manifest} from '../../cache/manifest.js';
 import {unreachable} from '../unreachable.js';
 
 const HELP = `Usage: distillery results FILE [options]
@@ -21,7 +21,10 @@ all cached yet say how many instances are missing.
 Options:
   --set KEY=VALUE      override a value of the pipeline (repeatable), as for run
   --format md|csv|json output format (default md)
-  --cache-dir DIR      cache location (default: $DISTILLERY_CACHE, else .distillery/cache)
+${STORE_HELP}
+
+With a remote, instances not in the local cache are read from the remote's manifests (metrics travel in the
+manifest, so nothing is downloaded).
 
 Exit codes: 0 ok, 2 bad input.
 `;
@@ -36,8 +39,8 @@ export interface ResultRow {
   readonly missing: number;
 }
 
-/** Reads the rows of a plan from the cache (without touching LRU times). */
-export async function collectResults(plan: Plan, store: CacheStore): Promise<ResultRow[]> {
+/** Reads the rows of a plan from the manifests `manifestOf` finds (undefined: not computed yet). */
+export async function collectResults(plan: Plan, manifestOf: (key: string) => Promise<Manifest | undefined>): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];
   for (const variant of plan.variants) {
     const sums = new Map<string, {total: number; count: number}>();
@@ -45,12 +48,12 @@ export async function collectResults(plan: Plan, store: CacheStore): Promise<Res
     for (const id of variant.terminals) {
       const node = plan.nodes.get(id);
       if (node === undefined) continue;
-      const found = await store.get(node.key, {touch: false});
-      if (found.status !== 'hit') {
+      const manifest = await manifestOf(node.key);
+      if (manifest === undefined) {
         missing++;
         continue;
       }
-      for (const [name, value] of Object.entries(found.entry.manifest.metrics)) {
+      for (const [name, value] of Object.entries(manifest.metrics)) {
         const column = `${node.name}.${name}`;
         const acc = sums.get(column) ?? {total: 0, count: 0};
         sums.set(column, {total: acc.total + value, count: acc.count + 1});
@@ -104,7 +107,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const parsed = parseOptions({
     args: [...args],
     allowPositionals: true,
-    options: {set: {type: 'string', multiple: true}, format: {type: 'string'}, 'cache-dir': {type: 'string'}},
+    options: {set: {type: 'string', multiple: true}, format: {type: 'string'}, ...STORE_OPTIONS},
   });
   if (!parsed.ok) {
     io.stderr.write(`distillery results: ${parsed.message}\n\n${HELP}`);
@@ -119,9 +122,17 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const {analyzeOrReport} = await import('./analyze-or-report.js');
   const plan = await analyzeOrReport(resolve(io.cwd, positionals[0] ?? ''), values.set ?? [], io);
   if (plan === undefined) return EXIT.badInput;
-  const {LocalStore} = await import('../../cache/local-store.js');
-  const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd));
-  io.stdout.write(renderResults(await collectResults(plan, store), format));
+  const opened = await openStore(values, io, {onlyIfExists: true});
+  if (opened === undefined) return EXIT.badInput;
+  const rows = await collectResults(plan, async (key) => {
+    // touch: false, so reading results does not count as a use for garbage collection.
+    const local = await opened.store.get(key, {touch: false});
+    return local.status === 'hit' ? local.entry.manifest : opened.tiered?.remoteManifest(key);
+  });
+  const trouble = opened.tiered?.remoteDown;
+  opened.close();
+  if (trouble !== undefined) io.stderr.write(`warning: remote ${opened.remote?.name ?? ''} is unavailable; showing the local cache only: ${trouble}\n`);
+  io.stdout.write(renderResults(rows, format));
   return EXIT.ok;
 }
 

@@ -3,10 +3,12 @@ import {join, relative, resolve} from 'node:path';
 import type {Command, CommandIO} from './command.js';
 import {EXIT} from './command.js';
 import {parseOptions, positiveInt} from './parse-options.js';
-import {resolveCacheDir} from './cache-dir.js';
+import {openStore, STORE_HELP, STORE_OPTIONS} from './open-store.js';
 import type {RunEvent} from '../events.js';
 import type {Logger} from '../loggers/logger.js';
 import type {ExecuteResult} from '../executor.js';
+import type {WriteThroughReport} from '../../cache/tiered-store.js';
+import type {OpenedStore} from './open-store.js';
 import {unreachable} from '../unreachable.js';
 
 const HELP = `Usage: distillery run FILE [options]
@@ -23,8 +25,14 @@ Options:
   --keep-going        after a failure, still run everything not downstream of it
   --retries N         extra attempts for a failing instance (default 0)
   --json              JSON lines of events on stdout instead of human output
-  --cache-dir DIR     cache location (default: $DISTILLERY_CACHE, else .distillery/cache)
   --summary FILE      also write the run summary JSON to FILE
+  --push              upload every result to the remote as it is committed, and the run record at the end
+                      (a remote's \`push: true\` in distillery.config.yaml does the same)
+${STORE_HELP}
+
+With a remote, an instance not in the local cache is fetched from the remote (checked against its manifest)
+before it is computed; a remote that is down, slow or refusing is reported once and the run goes on locally.
+Uploads that fail are listed at the end (\`distillery push\` retries them); they do not fail the run.
 
 Exit codes: 0 ok, 1 a node failed, 2 bad input, 130 interrupted.
 `;
@@ -48,6 +56,11 @@ function finalSummary(result: ExecuteResult): string {
   return lines.length === 0 ? '' : lines.join('\n') + '\n';
 }
 
+/** Whether the opened store uploads commits. */
+function writeThroughOn(opened: OpenedStore): boolean {
+  return opened.tiered?.writesThrough === true;
+}
+
 async function makeLogger(json: boolean, io: CommandIO): Promise<Logger> {
   if (json) return new (await import('../loggers/json-logger.js')).JsonLogger(io.stdout);
   if (io.stdout.isTTY === true) return new (await import('../loggers/progress-logger.js')).ProgressLogger(io.stdout);
@@ -65,8 +78,9 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
       'keep-going': {type: 'boolean'},
       retries: {type: 'string'},
       json: {type: 'boolean'},
-      'cache-dir': {type: 'string'},
       summary: {type: 'string'},
+      push: {type: 'boolean'},
+      ...STORE_OPTIONS,
     },
   });
   if (!parsed.ok) {
@@ -92,14 +106,27 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const plan = await analyzeOrReport(file, values.set ?? [], io);
   if (plan === undefined) return EXIT.badInput;
 
-  const [{LocalStore}, {execute}, {RunRecorder, buildSummary}] = await Promise.all([
-    import('../../cache/local-store.js'),
-    import('../executor.js'),
-    import('../run-record.js'),
-  ]);
-  const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd));
+  const [{execute}, {RunRecorder, buildSummary}] = await Promise.all([import('../executor.js'), import('../run-record.js')]);
+  const idOfKey = new Map<string, string>();
+  for (const id of [...plan.order].reverse()) idOfKey.set(plan.nodes.get(id)?.key ?? '', id);
+  // Remote events start flowing once execution does; until the logger exists there are none to show.
+  let emit: (event: RunEvent) => void = () => undefined;
+  const opened = await openStore(values, io, {
+    readThrough: true,
+    push: values.push === true,
+    onEvent: (event) => {
+      const id = 'key' in event ? idOfKey.get(event.key) : undefined;
+      emit(id === undefined ? event : {...event, id});
+    },
+  });
+  if (opened === undefined) return EXIT.badInput;
+  const store = opened.store;
   const recorder = await RunRecorder.create(io.cwd);
   const logger = await makeLogger(values.json === true, io);
+  emit = (event: RunEvent) => {
+    recorder.record(event);
+    logger.log(event);
+  };
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = (): void => {
@@ -112,6 +139,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   process.on('SIGTERM', onSignal);
   const startedAt = new Date();
   let result: ExecuteResult;
+  let writeThrough: WriteThroughReport | undefined;
   try {
     result = await execute(
       plan,
@@ -125,11 +153,10 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
         env: io.env,
         runId: recorder.runId,
       },
-      (event: RunEvent) => {
-        recorder.record(event);
-        logger.log(event);
-      },
+      (event: RunEvent) => emit(event),
     );
+    // Uploads still running finish (and report) before the logger closes.
+    writeThrough = await opened.tiered?.flush();
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -140,10 +167,22 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     result.nodes,
   );
   await recorder.finish(summary, values.summary === undefined ? undefined : resolve(io.cwd, values.summary));
+  const notPushed = [...(writeThrough?.failed ?? [])];
+  if (opened.tiered !== undefined && opened.remote !== undefined && writeThrough !== undefined && opened.tiered.remoteDown === undefined && writeThroughOn(opened)) {
+    // The run record travels with the results, so `plan --explain` and `results` read the same on other machines.
+    await opened.remote.putRunRecord(plan.name, recorder.runId, JSON.stringify(summary, null, 2) + '\n').catch((error: unknown) => {
+      notPushed.push({key: `run record ${recorder.runId}`, reason: error instanceof Error ? error.message : String(error)});
+    });
+  }
+  opened.close();
   const {publishReports} = await import('../publish-reports.js');
   const reports = await publishReports(plan, store, join(io.cwd, '.distillery', 'reports'));
   if (values.json !== true) {
     io.stdout.write(finalSummary(result));
+    if (notPushed.length > 0) {
+      io.stdout.write(`Not pushed to ${opened.remote?.name ?? 'the remote'} (${notPushed.length}; \`distillery push\` retries):\n`);
+      for (const n of notPushed) io.stdout.write(`  ${idOfKey.get(n.key) ?? n.key}: ${n.reason}\n`);
+    }
     for (const r of reports) for (const f of r.files) io.stdout.write(`report: ${relative(io.cwd, f)}\n`);
   }
   switch (result.status) {

@@ -1,5 +1,6 @@
 /** One human line per event (or none), shared by the plain and progress-bar loggers. */
 import type {RunEvent} from '../events.js';
+import {formatByteSize} from '../../cache/byte-size.js';
 import {unreachable} from '../unreachable.js';
 
 function seconds(s: number): string {
@@ -32,6 +33,16 @@ export function formatEvent(event: RunEvent): string | undefined {
       return `warning: cache entry of ${event.id} (${event.key}) was damaged and is recomputed: ${event.reason}`;
     case 'notice':
       return `note: ${event.message}`;
+    case 'remote-fetched':
+      return `fetched   ${event.id ?? event.key} from ${event.remote} (${formatByteSize(event.bytes)}, ${seconds(event.seconds)})`;
+    case 'remote-pushed':
+      return `pushed    ${event.id ?? event.key} to ${event.remote} (${formatByteSize(event.bytes)}, ${seconds(event.seconds)})`;
+    case 'remote-push-failed':
+      return `warning: could not push ${event.id ?? event.key} to ${event.remote}: ${event.reason}`;
+    case 'remote-bad-entry':
+      return `warning: the entry of ${event.id ?? event.key} on ${event.remote} is damaged and was not used (computing it here): ${event.reason}`;
+    case 'remote-unavailable':
+      return `warning: remote ${event.remote} is unavailable; going on without it: ${event.reason}`;
     case 'run-finished': {
       const c = event.counts;
       return `${event.status}: ${c.ran} ran, ${c.cached} cached, ${c.failed} failed, ${c.skipped} skipped in ${seconds(event.seconds)}`;
