@@ -16,6 +16,7 @@ import type {BackendKind} from './backend-probe.js';
 import {registerCoreGradients} from './core-gradients.js';
 import {installFastGradients} from './fast-grads.js';
 import {installGradientFixes} from './grad-fixes.js';
+import {installNormGradients} from './fused-norm.js';
 import {startTorch} from './libtorch/start.js';
 import {installWasmKernels} from './wasm-kernels/index.js';
 import {activeWasmThreads, disableWasmThreads, withWasmThreads} from './wasm-threads.js';
@@ -122,6 +123,7 @@ export async function activateBackend(kind: BackendKind, env: NodeJS.ProcessEnv 
   registerCoreGradients();
   installGradientFixes();
   installFastGradients();
+  installNormGradients();
   switch (kind) {
     case 'libtorch': {
       try {

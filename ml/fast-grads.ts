@@ -8,6 +8,8 @@
  *   kernel makes it a stride-0 view that writes nothing.
  * - `Tile`: tfjs's gradient handles rank 4 at most, and the broadcasts above reach it at second order on rank-5
  *   tensors (group norm). For any rank: dy viewed as [r0, d0, r1, d1, ...] summed over the repeat axes.
+ * - `SplitV`: tfjs concatenates the pieces' gradients, but a piece that nothing used (the ConvNet's conv bias, which
+ *   instance norm cancels) has no gradient at all (null), and concat fails on it; such pieces count as zeros.
  * - `Relu`: tfjs computes `dy * cast(step(x))`, three passes over the activations. Backends that register the fused
  *   `ReluGrad` kernel (libtorch: one pass) use it; the others keep the composite. `ReluGrad` is linear in dy and
  *   piecewise constant in x, so its own gradient is `ReluGrad(g, x)` for dy and zero for x.
@@ -71,6 +73,23 @@ const FAST: readonly GradConfig[] = [
           return tf.reshape(tf.sum(tf.reshape(dy as Tensor, split), repeatAxes), x.shape);
         },
       };
+    },
+  },
+  {
+    kernelName: 'SplitV',
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const x = saved0(saved);
+      const named = attrs as NamedAttrMap;
+      const axis = tf.util.parseAxisParam(named['axis'] as number, x.shape)[0] ?? 0;
+      const sizes = tf.backend_util.prepareSplitSize(x, named['numOrSizeSplits'] as number | number[], axis);
+      const pieces = (dy as Array<Tensor | null>).map((g, i) => {
+        if (g !== null) return g;
+        const shape = [...x.shape];
+        shape[axis] = sizes[i] ?? 0;
+        return tf.zeros(shape);
+      });
+      return {x: () => tf.concat(pieces, axis)};
     },
   },
   {

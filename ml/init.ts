@@ -90,14 +90,10 @@ export function initFlat(defs: readonly ParamDef[], seed: number): tf.Tensor1D {
 export function unflatten(flat: tf.Tensor1D, specs: readonly ParamSpec[]): tf.Tensor[] {
   const total = specs.reduce((n, s) => n + sizeOf(s.shape), 0);
   if (flat.size !== total) throw new Error(`unflatten: flat vector has ${flat.size} elements, the specs need ${total}`);
-  const out: tf.Tensor[] = [];
-  let offset = 0;
-  for (const spec of specs) {
-    const n = sizeOf(spec.shape);
-    out.push(tf.reshape(tf.slice(flat, [offset], [n]), [...spec.shape]));
-    offset += n;
-  }
-  return out;
+  // One split rather than a slice per tensor: the gradient of a split is one concat, where per-tensor slices each
+  // pad their gradient to the whole vector and add them up (62 full-size pads and adds per ResNet-18 step).
+  const pieces = tf.split(flat, specs.map((s) => sizeOf(s.shape)));
+  return pieces.map((piece, i) => tf.reshape(piece, [...(specs[i]?.shape ?? [])]));
 }
 
 /** The inverse of {@link unflatten}: concatenates the tensors (row-major) into one flat vector. */

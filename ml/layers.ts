@@ -7,6 +7,7 @@
  * mean/variance, rsqrt, relu, avgPool, matMul, reshape/transpose.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {batchNormTrain, instanceNorm} from './fused-norm.js';
 import type {ParamSpec} from './model.js';
 import {constantDef, initFlat, sizeOf, unflatten, type ParamDef} from './init.js';
 import type {StatefulModel, TrainForward} from './stateful-model.js';
@@ -159,13 +160,9 @@ export function norm(ctx: ForwardContext, x: tf.Tensor4D, name: string, settings
   const beta = ctx.params.take(`${name}.bias`);
   let normalised: tf.Tensor4D;
   switch (kind) {
-    case 'instance': {
-      // x - mean is formed once and shared by the variance and the output (one full-size op fewer each way).
-      const centered = tf.sub(x, tf.mean(x, [1, 2], true));
-      const variance = tf.mean(tf.square(centered), [1, 2], true);
-      normalised = tf.mul(centered, tf.rsqrt(tf.add(variance, settings.eps)));
-      break;
-    }
+    case 'instance':
+      // One fused kernel where the backend has it (ml/fused-norm.ts), the affine part included.
+      return instanceNorm(x, gamma, beta, settings.eps);
     case 'group': {
       const g = settings.groups;
       const grouped = tf.reshape(x, [n, h, w, g, c / g]);
@@ -180,18 +177,16 @@ export function norm(ctx: ForwardContext, x: tf.Tensor4D, name: string, settings
         if (runMean === undefined || runVar === undefined) throw new Error(`${name}: eval mode needs running statistics`);
         normalised = tf.mul(tf.sub(x, runMean), tf.rsqrt(tf.add(runVar, settings.eps)));
       } else {
-        const {mean, variance} = meanVar(x, [0, 1, 2]);
-        normalised = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, settings.eps)));
+        // One fused kernel where the backend has it (ml/fused-norm.ts), the affine part included.
+        const [y, mean, variance] = batchNormTrain(x, gamma, beta, settings.eps);
         if (runMean !== undefined && runVar !== undefined) {
           // PyTorch updates the running variance with the unbiased batch variance.
           const count = n * h * w;
-          const unbiased = tf.mul(tf.reshape(variance, [c]), count / Math.max(count - 1, 1));
+          const unbiased = tf.mul(variance, count / Math.max(count - 1, 1));
           const m = settings.momentum;
-          ctx.newBuffers.push(
-            tf.add(tf.mul(runMean, 1 - m), tf.mul(tf.reshape(mean, [c]), m)),
-            tf.add(tf.mul(runVar, 1 - m), tf.mul(unbiased, m)),
-          );
+          ctx.newBuffers.push(tf.add(tf.mul(runMean, 1 - m), tf.mul(mean, m)), tf.add(tf.mul(runVar, 1 - m), tf.mul(unbiased, m)));
         }
+        return y;
       }
       break;
     }

@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "distillery_torch",
-      "sources": ["src/addon.cc", "src/ops.cc", "src/tensor-handle.cc", "src/caching-allocator.cc"],
+      "sources": ["src/addon.cc", "src/ops.cc", "src/tensor-handle.cc", "src/caching-allocator.cc", "src/norm.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "<@(torch_include_dirs)"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "<@(torch_defines)"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],

@@ -6,6 +6,7 @@
 import {describe, it} from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
+import {batchNormTrain, instanceNorm} from '../ml/fused-norm.js';
 import {logSoftmax, logSumExp, softmax} from '../ml/ops.js';
 import {assertGradcheck, gradcheck, gradgradcheck, withBackend} from './util/gradcheck.js';
 import type {GradgradcheckOptions, TestBackend} from './util/gradcheck.js';
@@ -248,6 +249,33 @@ const CASES: readonly OpCase[] = [
       const take = taker(w);
       const y = tf.add(tf.conv2d(x as tf.Tensor4D, take([3, 3, 2, 4]) as tf.Tensor4D, 1, 'same'), take([4])) as tf.Tensor4D;
       return tf.sum(tf.mul(c, tf.tanh(normalise(y, 4))));
+    },
+  },
+  {
+    // ml/fused-norm.ts: the fused InstanceNorm/InstanceNormGrad kernels on libtorch (second order through the
+    // composite vjp), the composite ops elsewhere.
+    name: 'conv2d + instanceNorm with affine gamma/beta + tanh (the ConvNet norm)',
+    w: [3 * 3 * 2 * 4 + 4 + 4],
+    x: [2, 5, 5, 2],
+    c: [2, 5, 5, 4],
+    inner: (c) => (w, x) => {
+      const take = taker(w);
+      const y = tf.conv2d(x as tf.Tensor4D, take([3, 3, 2, 4]) as tf.Tensor4D, 1, 'same');
+      const gamma = tf.add(take([4]), 1);
+      return tf.sum(tf.mul(c, tf.tanh(instanceNorm(y, gamma, take([4]), 1e-5))));
+    },
+  },
+  {
+    // ml/fused-norm.ts batch norm in training mode (fused on libtorch), its statistics feeding the loss too.
+    name: 'conv2d + batchNormTrain with affine gamma/beta + tanh, plus its mean and variance',
+    w: [3 * 3 * 2 * 4 + 4 + 4],
+    x: [3, 4, 4, 2],
+    c: [3, 4, 4, 4],
+    inner: (c) => (w, x) => {
+      const take = taker(w);
+      const y = tf.conv2d(x as tf.Tensor4D, take([3, 3, 2, 4]) as tf.Tensor4D, 1, 'same');
+      const [out, mean, variance] = batchNormTrain(y, tf.add(take([4]), 1), take([4]), 1e-5);
+      return tf.add(tf.sum(tf.mul(c, tf.tanh(out))), tf.sum(tf.mul(tf.sin(mean), tf.sqrt(tf.add(variance, 1)))));
     },
   },
   {

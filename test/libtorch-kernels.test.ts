@@ -7,6 +7,7 @@ import {describe, it} from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import type {DataType, NamedAttrMap, NamedTensorMap} from '@tensorflow/tfjs-core';
+import {compositeBatchNormGrad, compositeInstanceNormGrad} from '../ml/fused-norm.js';
 import {torchKernels} from '../ml/libtorch/kernels/index.js';
 import {withBackend} from './util/gradcheck.js';
 import type {TestBackend} from './util/gradcheck.js';
@@ -293,6 +294,47 @@ const CASES: readonly Case[] = [
   ...conv('Depthwise', 'dilation 2', [1, 9, 9, 2], [3, 3, 2, 2], {strides: [1, 1], pad: 'same', dilations: [2, 2]}, true).slice(0, 1),
   ...conv('Depthwise', 'same, stride 1', [2, 7, 6, 3], [3, 3, 3, 2], {strides: [1, 1], pad: 'same', dilations: [1, 1]}, true),
   ...conv('Depthwise', 'valid, stride 2', [2, 9, 8, 2], [3, 3, 2, 1], {strides: [2, 2], pad: 'valid', dilations: [1, 1]}, true),
+  {
+    kernel: 'InstanceNorm',
+    inputs: {x: f([3, 5, 7, 4], [-2, 3]), gamma: f([4], [0.5, 1.5]), beta: f([4])},
+    attrs: {eps: 1e-5},
+    reference: ([x, gamma, beta]) => {
+      const centered = tf.sub(x as tf.Tensor, tf.mean(x as tf.Tensor, [1, 2], true));
+      const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), [1, 2], true), 1e-5));
+      return tf.add(tf.mul(tf.mul(centered, rstd), gamma as tf.Tensor), beta as tf.Tensor);
+    },
+    why: 'a fused kernel of the libtorch backend; the reference is the composite tfjs ops',
+  },
+  {
+    kernel: 'InstanceNormGrad',
+    inputs: {dy: f([3, 5, 7, 4]), x: f([3, 5, 7, 4], [-2, 3]), gamma: f([4], [0.5, 1.5])},
+    attrs: {eps: 1e-5},
+    reference: ([dy, x, gamma]) => compositeInstanceNormGrad(dy as tf.Tensor, x as tf.Tensor, gamma as tf.Tensor, 1e-5),
+    why: 'a fused kernel of the libtorch backend; the reference is the composite gradient formula',
+    tol: 1e-4,
+  },
+  {
+    kernel: 'BatchNormTrain',
+    inputs: {x: f([600, 3, 5, 4], [-2, 3]), gamma: f([4], [0.5, 1.5]), beta: f([4])},
+    attrs: {eps: 1e-5},
+    reference: ([x, gamma, beta]) => {
+      const mean = tf.mean(x as tf.Tensor, [0, 1, 2], true);
+      const centered = tf.sub(x as tf.Tensor, mean);
+      const variance = tf.mean(tf.square(centered), [0, 1, 2], true);
+      const y = tf.add(tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, 1e-5))), gamma as tf.Tensor), beta as tf.Tensor);
+      return [y, tf.reshape(mean, [4]), tf.reshape(variance, [4])];
+    },
+    why: 'a fused kernel of the libtorch backend (600 images: several row chunks); the reference is the composite tfjs ops',
+    tol: 1e-4,
+  },
+  {
+    kernel: 'BatchNormTrainGrad',
+    inputs: {dy: f([600, 3, 5, 4]), x: f([600, 3, 5, 4], [-2, 3]), gamma: f([4], [0.5, 1.5])},
+    attrs: {eps: 1e-5},
+    reference: ([dy, x, gamma]) => compositeBatchNormGrad(dy as tf.Tensor, x as tf.Tensor, gamma as tf.Tensor, 1e-5),
+    why: 'a fused kernel of the libtorch backend; the reference is the composite gradient formula',
+    tol: 1e-4,
+  },
   ...pool('2x2 stride 2 valid', [2, 8, 6, 3], [2, 2], [2, 2], 'valid'),
   ...pool('3x3 stride 2 same, odd size', [2, 7, 7, 3], [3, 3], [2, 2], 'same'),
   ...pool('2x2 stride 2 same, odd size (unequal padding)', [2, 7, 5, 3], [2, 2], [2, 2], 'same'),

@@ -82,6 +82,10 @@ export interface TorchBinding {
   splitV(x: Handle, sizes: readonly number[], axis: number): Handle[];
   unpack(x: Handle, axis: number): Handle[];
   topK(x: Handle, k: number, sorted: boolean): Handle[];
+  instanceNorm(x: Handle, gamma: Handle, beta: Handle, eps: number): Handle;
+  instanceNormGrad(dy: Handle, x: Handle, gamma: Handle, eps: number): Handle[];
+  batchNormTrain(x: Handle, gamma: Handle, beta: Handle, eps: number): Handle[];
+  batchNormTrainGrad(dy: Handle, x: Handle, gamma: Handle, eps: number): Handle[];
 }
 
 /** Where the package's files are: the nearest folder above this file with a package.json (sources or dist/). */

@@ -1,5 +1,6 @@
 #include "ops.h"
 
+#include "norm.h"
 #include "tensor-handle.h"
 
 #include <ATen/ATen.h>
@@ -488,6 +489,34 @@ Napi::Value TopK(const Napi::CallbackInfo& info) {
   return WrapAll(info.Env(), {std::get<0>(r), std::get<1>(r)});
 }
 
+// ---- fused normalisation ----------------------------------------------------------------------------------------
+
+// (x, gamma, beta, eps)
+at::Tensor InstanceNorm(const Napi::CallbackInfo& info) {
+  return InstanceNormForward(TensorArg(info, 0), TensorArg(info, 1), TensorArg(info, 2), NumberArg(info, 3));
+}
+// (dy, x, gamma, eps) -> [dx, dgamma, dbeta]
+Napi::Value InstanceNormGrad(const Napi::CallbackInfo& info) {
+  std::vector<at::Tensor> out = InstanceNormBackward(TensorArg(info, 0), TensorArg(info, 1), TensorArg(info, 2), NumberArg(info, 3));
+  Napi::Array arr = Napi::Array::New(info.Env(), out.size());
+  for (size_t i = 0; i < out.size(); i++) arr.Set(static_cast<uint32_t>(i), Wrap(info.Env(), out[i]));
+  return arr;
+}
+
+Napi::Value WrapList(Napi::Env env, const std::vector<at::Tensor>& out) {
+  Napi::Array arr = Napi::Array::New(env, out.size());
+  for (size_t i = 0; i < out.size(); i++) arr.Set(static_cast<uint32_t>(i), Wrap(env, out[i]));
+  return arr;
+}
+// (x, gamma, beta, eps) -> [y, mean, var]
+Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
+  return WrapList(info.Env(), BatchNormForward(TensorArg(info, 0), TensorArg(info, 1), TensorArg(info, 2), NumberArg(info, 3)));
+}
+// (dy, x, gamma, eps) -> [dx, dgamma, dbeta]
+Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
+  return WrapList(info.Env(), BatchNormBackward(TensorArg(info, 0), TensorArg(info, 1), TensorArg(info, 2), NumberArg(info, 3)));
+}
+
 // ---- error reporting ----------------------------------------------------------------------------------------------
 
 // "[2,3] float32" for each tensor argument, so an error names what the kernel was given.
@@ -594,6 +623,10 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
   MULTI("splitV", SplitV);
   MULTI("unpack", Unpack);
   MULTI("topK", TopK);
+  OP("instanceNorm", InstanceNorm);
+  MULTI("instanceNormGrad", InstanceNormGrad);
+  MULTI("batchNormTrain", BatchNormTrain);
+  MULTI("batchNormTrainGrad", BatchNormTrainGrad);
 #undef OP
 #undef MULTI
 }

@@ -3,11 +3,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import {TORCH_BACKEND_NAME} from '../torch-backend.js';
 import {convPoolKernels} from './conv-pool.js';
 import {elementwiseKernels} from './elementwise.js';
+import {normKernels} from './norm.js';
 import {reduceKernels} from './reduce.js';
 import {shapeKernels} from './shape.js';
 
 /** All kernel configs, for registration and for the kernel tests. */
-export const torchKernels = [...elementwiseKernels, ...reduceKernels, ...shapeKernels, ...convPoolKernels];
+export const torchKernels = [...elementwiseKernels, ...reduceKernels, ...shapeKernels, ...convPoolKernels, ...normKernels];
 
 let registered = false;
 
