@@ -11,6 +11,8 @@ const COMMANDS: Readonly<Record<string, () => Promise<{default: Command}>>> = {
   validate: () => import('./commands/validate.js'),
   graph: () => import('./commands/graph.js'),
   results: () => import('./commands/results.js'),
+  runs: () => import('./commands/runs.js'),
+  diff: () => import('./commands/diff.js'),
   cache: () => import('./commands/cache.js'),
   export: () => import('./commands/export.js'),
 };

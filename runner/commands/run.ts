@@ -92,10 +92,11 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const plan = await analyzeOrReport(file, values.set ?? [], io);
   if (plan === undefined) return EXIT.badInput;
 
-  const [{LocalStore}, {execute}, {RunRecorder, buildSummary}] = await Promise.all([
+  const [{LocalStore}, {execute}, {RunRecorder, buildSummary}, {describeRun}] = await Promise.all([
     import('../../cache/local-store.js'),
     import('../executor.js'),
     import('../run-record.js'),
+    import('../run-description.js'),
   ]);
   const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd));
   const recorder = await RunRecorder.create(io.cwd);
@@ -138,6 +139,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const summary = buildSummary(
     {pipeline: plan.name, file: plan.file, runId: recorder.runId, startedAt, finishedAt: new Date(), status: result.status},
     result.nodes,
+    describeRun(plan, values.set ?? []),
   );
   await recorder.finish(summary, values.summary === undefined ? undefined : resolve(io.cwd, values.summary));
   const {publishReports} = await import('../publish-reports.js');
