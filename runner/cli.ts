@@ -15,6 +15,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<{default: Command}>>> = {
   diff: () => import('./commands/diff.js'),
   cache: () => import('./commands/cache.js'),
   export: () => import('./commands/export.js'),
+  schema: () => import('./commands/schema.js'),
 };
 
 async function usage(): Promise<string> {
