@@ -84,6 +84,8 @@ export interface Plan {
   /** Instance id -> ids of its direct downstream instances. */
   readonly dependents: ReadonlyMap<string, readonly string[]>;
   readonly variants: readonly Variant[];
+  /** The `--set` overrides it was analyzed with, in order. */
+  readonly overrides?: readonly string[];
   /** The pipeline's `params:` as written (after `--set` overrides), for run records and report headers. */
   readonly params?: JsonObject;
   /** The pipeline's `grid:` (after `--set` overrides). */

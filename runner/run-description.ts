@@ -53,8 +53,8 @@ export function machineInfo(backend?: string): MachineInfo {
   };
 }
 
-/** Describes a run of `plan` started with `overrides`. */
-export function describeRun(plan: Plan, overrides: readonly string[]): RunDescription {
+/** Describes a run of `plan` (started with the overrides it was analyzed with). */
+export function describeRun(plan: Plan, overrides: readonly string[] = plan.overrides ?? []): RunDescription {
   const first = plan.nodes.values().next();
   const backend = first.done === true ? undefined : first.value.keyParts.environment['backend'];
   return {

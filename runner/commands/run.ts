@@ -139,7 +139,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const summary = buildSummary(
     {pipeline: plan.name, file: plan.file, runId: recorder.runId, startedAt, finishedAt: new Date(), status: result.status},
     result.nodes,
-    describeRun(plan, values.set ?? []),
+    describeRun(plan),
   );
   await recorder.finish(summary, values.summary === undefined ? undefined : resolve(io.cwd, values.summary));
   const {publishReports} = await import('../publish-reports.js');
