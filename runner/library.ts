@@ -10,7 +10,7 @@
  * console.table((await pipelineResults(loaded.value)).map((r) => ({id: r.id, ...r.metrics})));
  * ```
  */
-import {join} from 'node:path';
+import {join, relative} from 'node:path';
 import type {CacheStore} from '../cache/store.js';
 import {analyzePipeline} from './analyze-pipeline.js';
 import {resolveCacheDir} from './commands/cache-dir.js';
@@ -137,7 +137,15 @@ export async function runPipeline(plan: Plan, options: RunOptions = {}): Promise
   let reports: readonly PublishedReport[] = [];
   if (options.publishReports !== false) {
     const {publishReports} = await import('./publish-reports.js');
-    reports = await publishReports(plan, store, join(cwd, '.distillery', 'reports'));
+    reports = await publishReports(plan, store, join(cwd, '.distillery', 'reports'), {
+      pipeline: plan.name,
+      file: relative(cwd, plan.file),
+      runId,
+      date: startedAt,
+      overrides: plan.overrides ?? [],
+      params: plan.params ?? {},
+      grid: plan.grid ?? {},
+    });
   }
   return {...result, summary, reports};
 }

@@ -143,7 +143,15 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   );
   await recorder.finish(summary, values.summary === undefined ? undefined : resolve(io.cwd, values.summary));
   const {publishReports} = await import('../publish-reports.js');
-  const reports = await publishReports(plan, store, join(io.cwd, '.distillery', 'reports'));
+  const reports = await publishReports(plan, store, join(io.cwd, '.distillery', 'reports'), {
+    pipeline: plan.name,
+    file: relative(io.cwd, plan.file),
+    runId: recorder.runId,
+    date: startedAt,
+    overrides: plan.overrides ?? [],
+    params: plan.params ?? {},
+    grid: plan.grid ?? {},
+  });
   if (values.json !== true) {
     io.stdout.write(finalSummary(result));
     for (const r of reports) for (const f of r.files) io.stdout.write(`report: ${relative(io.cwd, f)}\n`);
