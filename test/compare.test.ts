@@ -165,6 +165,9 @@ describe('results, runs and diff on recorded runs', () => {
     ]);
     const latest = await cli(rig.dir, ['results', 'p.yaml', '--runs', 'latest', '--where', 'add=3', '--format', 'csv']);
     assert.match(latest.stdout, /^run,instance,add,status,score\n[^,]+,add\{add=3\},3,ran,8\n$/);
+    // Several runs after one --runs; a positional that is not a file is a run name there.
+    const two = await cli(rig.dir, ['results', '--runs', 'latest~1', 'latest', '--where', 'instance=base', '--format', 'csv', '--sort', 'score']);
+    assert.deepEqual(two.stdout.trim().split('\n').map((l) => l.split(',').at(-1)), ['score', '101', '105']);
     const bad = await cli(rig.dir, ['results', '--runs', 'latest~5']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /there is no run 'latest~5': 2 run records found/);

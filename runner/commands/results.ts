@@ -14,7 +14,7 @@ import type {ResultRow} from '../result-rows.js';
 import {renderTable} from '../table.js';
 
 const HELP = `Usage: distillery results FILE [options]
-       distillery results [FILE] --runs all|RUN... [options]
+       distillery results [FILE] --runs all|RUN [RUN...] [options]
 
 Shows one row per result instance: every grid variant's terminal instances and the baselines that feed only the
 report (in the quickstart: each eval{...}, evalPlain, evalRandom, evalTeacher, and the report). Columns: the
@@ -27,8 +27,8 @@ only the runs of that pipeline.
 
 Options:
   --set KEY=VALUE      override a value of the pipeline (repeatable), as for run
-  --runs all|RUN...    read past runs instead of the cache: all, or run ids (a unique prefix, latest, latest~N);
-                       repeatable
+  --runs all|RUN...    read past runs instead of the cache: all, or run ids (a unique prefix, latest, latest~N),
+                       several as --runs A B, --runs A,B or --runs A --runs B
 ${TABLE_HELP}
   --cache-dir DIR      cache location (default: $DISTILLERY_CACHE, else .distillery/cache)
 
@@ -49,14 +49,17 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const {values, positionals} = parsed.value;
   const options = readTableOptions(values);
   if (!options.ok) return usage(options.error);
-  const runs = values.runs;
-  if (positionals.length > 1 || (positionals.length === 0 && runs === undefined)) return usage('expected one pipeline FILE (optional with --runs)');
+  // `--runs A B` reads as run names after the option: with --runs, a positional that is not a file is a run name.
+  const {existsSync} = await import('node:fs');
+  const files = values.runs === undefined ? positionals : positionals.filter((p) => existsSync(resolve(io.cwd, p)));
+  const runs = values.runs === undefined ? undefined : [...values.runs, ...positionals.filter((p) => !files.includes(p))];
+  if (files.length > 1 || (files.length === 0 && runs === undefined)) return usage('expected one pipeline FILE (optional with --runs)');
   if (runs !== undefined && values.set !== undefined) return usage('--set applies to the current pipeline, not to recorded runs');
 
   let rows: ResultRow[];
   if (runs === undefined) {
     const {analyzeOrReport} = await import('./analyze-or-report.js');
-    const plan = await analyzeOrReport(resolve(io.cwd, positionals[0] ?? ''), values.set ?? [], io);
+    const plan = await analyzeOrReport(resolve(io.cwd, files[0] ?? ''), values.set ?? [], io);
     if (plan === undefined) return EXIT.badInput;
     const [{LocalStore}, {currentResults}] = await Promise.all([import('../../cache/local-store.js'), import('../result-rows.js')]);
     const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd));
@@ -65,8 +68,8 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     const [{readRunRecords, selectRuns}, {recordedResults}] = await Promise.all([import('../run-records.js'), import('../result-rows.js')]);
     const records = await readRunRecords(io.cwd);
     let candidates = records.runs;
-    if (positionals[0] !== undefined) {
-      const file = resolve(io.cwd, positionals[0]);
+    if (files[0] !== undefined) {
+      const file = resolve(io.cwd, files[0]);
       candidates = candidates.filter((r) => r.file === file);
     }
     const selected = selectRuns(candidates, runs.flatMap((r) => r.split(/[\s,]+/)).filter((r) => r !== ''));
