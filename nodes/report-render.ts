@@ -22,27 +22,35 @@ export const CHART_CONFIG = {
 const FONT_DIR = join(dirname(createRequire(import.meta.url).resolve('dejavu-fonts-ttf/package.json')), 'ttf');
 const FONT_FILES = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'].map((f) => join(FONT_DIR, f));
 
-let counter = 0;
-
 /**
- * Gives every `id` in an SVG (and every reference to one) a prefix unique in this process: several Vega SVGs inlined
- * in one HTML page would otherwise share ids such as `clip1`, and a chart would clip with another chart's path.
+ * Renames every `id` in an SVG (and every reference to one) to `<prefix><n>`, numbered in order of appearance:
+ * several Vega SVGs inlined in one HTML page would otherwise share ids such as `clip1`, and a chart would clip with
+ * another chart's path; and Vega numbers some ids (gradients) by a process-wide counter, which would make the same
+ * report differ from one run to the next in a reused worker. The caller picks the prefix (the figure's index).
  */
-export function uniqueIds(svg: string): string {
-  const prefix = `c${++counter}-`;
+export function uniqueIds(svg: string, prefix: string): string {
+  const names = new Map<string, string>();
+  for (const match of svg.matchAll(/\bid="([^"]+)"/g)) {
+    const id = match[1] ?? '';
+    if (!names.has(id)) names.set(id, `${prefix}${names.size}`);
+  }
+  const rename = (id: string): string => names.get(id) ?? id;
   return svg
-    .replace(/\bid="([^"]+)"/g, (_, id: string) => `id="${prefix}${id}"`)
-    .replace(/url\(#([^)]+)\)/g, (_, id: string) => `url(#${prefix}${id})`)
-    .replace(/href="#([^"]+)"/g, (_, id: string) => `href="#${prefix}${id}"`);
+    .replace(/\bid="([^"]+)"/g, (_, id: string) => `id="${rename(id)}"`)
+    .replace(/url\(#([^)]+)\)/g, (_, id: string) => `url(#${rename(id)})`)
+    .replace(/href="#([^"]+)"/g, (_, id: string) => `href="#${rename(id)}"`);
 }
 
-/** Draws a Vega-Lite spec as an SVG document (the CHART_CONFIG look unless the spec sets its own). */
-export async function chartSvg(spec: TopLevelSpec): Promise<string> {
+/**
+ * Draws a Vega-Lite spec as an SVG document (the CHART_CONFIG look unless the spec sets its own), its ids prefixed
+ * with `idPrefix` (see uniqueIds).
+ */
+export async function chartSvg(spec: TopLevelSpec, idPrefix = 'chart-'): Promise<string> {
   const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
   const compiled = vegaLite.compile({config: CHART_CONFIG, ...spec} as TopLevelSpec).spec;
   const view = new vega.View(vega.parse(compiled), {renderer: 'none'});
   try {
-    return uniqueIds(await view.toSVG());
+    return uniqueIds(await view.toSVG(), idPrefix);
   } finally {
     view.finalize();
   }

@@ -104,7 +104,7 @@ export async function run(ctx: NodeContext<ReportParams>): Promise<void> {
   const figures: Figure[] = [];
   const chart = async (title: string, file: string, note: string, spec: TopLevelSpec): Promise<void> => {
     ctx.signal.throwIfAborted();
-    figures.push({title, file, note, svg: await chartSvg(spec), zoom: 2});
+    figures.push({title, file, note, svg: await chartSvg(spec, `fig${figures.length}-`), zoom: 2});
   };
 
   if (rows.length > 0) {

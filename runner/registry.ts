@@ -93,7 +93,11 @@ async function importDefault(url: URL): Promise<unknown> {
   } catch {
     throw new Error(NO_TYPESCRIPT_LOADER);
   }
-  return ((await tsImport(url.href, import.meta.url)) as {default?: unknown}).default;
+  const exported = ((await tsImport(url.href, import.meta.url)) as {default?: unknown}).default;
+  // Outside a `"type": "module"` package tsx compiles the file to CommonJS, whose exports object arrives as the
+  // default export; its own `default` is the module's `export default`.
+  const inner = exported !== null && typeof exported === 'object' && !Array.isArray(exported) ? (exported as {default?: unknown}).default : undefined;
+  return inner ?? exported;
 }
 
 async function addBuiltins(registry: NodeTypeRegistry, hasher: Hasher): Promise<void> {

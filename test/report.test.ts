@@ -17,6 +17,8 @@ import {chartSvg, svgToPng, uniqueIds} from '../nodes/report-render.js';
 import {RUN_HEADER_MARKER} from '../nodes/report.js';
 import {buildRows} from '../nodes/report-table.js';
 import {stampReport} from '../runner/report-header.js';
+import {main} from '../runner/cli.js';
+import {Writable} from 'node:stream';
 
 /** Debian's Chromium (`apt-get install chromium`; .ci/run installs it). */
 const CHROMIUM = '/usr/bin/chromium';
@@ -123,12 +125,27 @@ describe('charts', () => {
     assert.equal((bars.match(/mark-rule role-mark/g) ?? []).length, 1, 'one group of error-bar rules');
   });
 
-  it('ids of one SVG are made unique so that several can share a page', () => {
-    const a = uniqueIds('<clipPath id="clip1"/><g clip-path="url(#clip1)"/><use href="#clip1"/>');
-    const b = uniqueIds('<clipPath id="clip1"/><g clip-path="url(#clip1)"/>');
-    const id = /id="([^"]+)"/.exec(a)?.[1];
-    assert.ok(id !== undefined && a.includes(`url(#${id})`) && a.includes(`href="#${id}"`));
-    assert.notEqual(id, /id="([^"]+)"/.exec(b)?.[1]);
+  it('ids of one SVG are renamed per figure, in order, so that several can share a page', () => {
+    assert.equal(uniqueIds('<a id="gradient_7"/><b id="clip3" fill="url(#gradient_7)"/>', 'f-'), '<a id="f-0"/><b id="f-1" fill="url(#f-0)"/>');
+    assert.equal(
+      uniqueIds('<clipPath id="clip1"/><g clip-path="url(#clip1)"/><use href="#clip1"/>', 'fig2-'),
+      '<clipPath id="fig2-0"/><g clip-path="url(#fig2-0)"/><use href="#fig2-0"/>',
+    );
+  });
+
+  it('the same report twice is the same bytes (a reused worker gives the same page)', async () => {
+    const dirs = await Promise.all([mkdtemp(join(tmpdir(), 'distillery-rep-')), mkdtemp(join(tmpdir(), 'distillery-rep-'))]);
+    try {
+      const [a, b] = [await makeReport(dirs[0] ?? ''), await makeReport(dirs[1] ?? '')];
+      for (const [x, y] of [[a.html, b.html], [a.md, b.md]] as const) {
+        const [p, q] = [await readFile(x, 'utf8'), await readFile(y, 'utf8')];
+        let i = 0;
+        while (i < p.length && p[i] === q[i]) i++;
+        assert.ok(p === q, `first difference at ${i}: ${JSON.stringify(p.slice(i - 60, i + 60))} vs ${JSON.stringify(q.slice(i - 60, i + 60))}`);
+      }
+    } finally {
+      await Promise.all(dirs.map((d) => rm(d, {recursive: true, force: true})));
+    }
   });
 
   it('a published page gets the run header where the report left its marker', () => {
@@ -228,3 +245,37 @@ describe('the HTML report in a headless browser', () => {
   });
 });
 
+
+describe('publishing', () => {
+  it('run copies a report page out with the run header where it asked for it; the cached page keeps the marker', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'distillery-publish-'));
+    try {
+      await writeFile(
+        join(dir, 'page.mjs'),
+        `import {writeFileSync} from 'node:fs';
+export default [{type: 'page', params: {type: 'object', properties: {n: {type: 'number'}}}, outputs: {page: {kind: 'Report'}},
+  run(ctx) { writeFileSync(ctx.file('page', '.html'), '<h1>' + ctx.params.n + '</h1>\\n${RUN_HEADER_MARKER}\\n'); }}];
+`,
+      );
+      await writeFile(join(dir, 'p.yaml'), 'name: pub\nimports: [./page.mjs]\nparams: {size: 3}\nnodes:\n  rep: {type: page, with: {n: "${params.size}"}}\n');
+      const sink = new (class extends Writable {
+        override _write(_c: Buffer, _e: BufferEncoding, done: () => void): void {
+          done();
+        }
+      })();
+      const code = await main(['run', 'p.yaml', '--set', 'params.size=4'], {stdout: sink, stderr: sink, cwd: dir, env: {DISTILLERY_BACKEND: 'cpu'}});
+      assert.equal(code, 0);
+      const published = await readFile(join(dir, '.distillery', 'reports', 'pub', 'page.html'), 'utf8');
+      assert.match(published, /^<h1>4<\/h1>\n<table class="run">\n<tr><th>pipeline<\/th><td>pub \(p\.yaml\)<\/td><\/tr>\n<tr><th>run<\/th><td>\d{4}-[\dT-]+Z-[0-9a-f]{4}<\/td><\/tr>/);
+      assert.match(published, /<tr><th>overrides<\/th><td>--set params\.size=4<\/td><\/tr>\n<tr><th>params<\/th><td>size = 4<\/td><\/tr>/);
+      const {LocalStore} = await import('../cache/local-store.js');
+      const store = await LocalStore.open(join(dir, '.distillery', 'cache'));
+      const [entry] = await store.list();
+      const hit = await store.get((entry?.key ?? '') as never, {touch: false});
+      assert.equal(hit.status, 'hit');
+      if (hit.status === 'hit') assert.equal(await readFile(join(hit.entry.dir, 'page.html'), 'utf8'), `<h1>4</h1>\n${RUN_HEADER_MARKER}\n`);
+    } finally {
+      await rm(dir, {recursive: true, force: true});
+    }
+  });
+});
