@@ -6,11 +6,14 @@
  * reason. The native packages (@tensorflow/tfjs-node[-gpu]) are optional dependencies, so they are imported
  * dynamically: a plain install without them must still work.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+// Registers the pure-JS 'cpu' backend (the last fallback, and the reference in the kernel tests).
+import '@tensorflow/tfjs-backend-cpu';
 import {createRequire} from 'node:module';
 import path from 'node:path';
 import {BACKEND_KINDS, BACKEND_PACKAGES, probeBackend, wasmThreadCount} from './backend-probe.js';
 import type {BackendKind} from './backend-probe.js';
+import {registerCoreGradients} from './core-gradients.js';
 import {installGradientFixes} from './grad-fixes.js';
 import {installWasmKernels} from './wasm-kernels/index.js';
 import {activeWasmThreads, disableWasmThreads, withWasmThreads} from './wasm-threads.js';
@@ -111,6 +114,7 @@ function message(e: unknown): string {
 export async function activateBackend(kind: BackendKind, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
   // Library code never prints: production mode silences tfjs's console notices (e.g. the cpu backend's hint).
   tf.enableProdMode();
+  registerCoreGradients();
   installGradientFixes();
   switch (kind) {
     case 'tensorflow-gpu':

@@ -9,7 +9,7 @@
  * Parameter order: conv0.weight [3,3,in,width] (HWIO), conv0.bias, norm0.weight, norm0.bias, conv1..., fc.weight
  * [features, classes], fc.bias. CIFAR-10 (width 128, depth 3, 32x32x3): 320,010 parameters; Fashion-MNIST: 317,706.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type {ParamDef} from './init.js';
 import {
   DEFAULT_NORM,

@@ -21,7 +21,7 @@
  * with constant weights. A dense per-sample interpolation matrix applied with matMul would also work but costs
  * (H*W)^2 per sample (4 MB at 32x32, 1 GB for a batch of 256), against 4 taps per pixel here.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {createRng, type Rng} from './rng.js';
 
 /** The augmentation families of a strategy string. */

@@ -1,7 +1,7 @@
 /**
  * Test-set evaluation of a flat-parameter model: accuracy, per-class accuracy and the confusion matrix.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type {FunctionalModel} from './model.js';
 import {isStateful} from './stateful-model.js';
 

@@ -14,8 +14,8 @@
  *
  * Every fix here is checked at first and second order against finite differences in test/gradients.test.ts.
  */
-import * as tf from '@tensorflow/tfjs';
-import type {GradConfig, NamedAttrMap, Tensor, Tensor4D} from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type {GradConfig, NamedAttrMap, Tensor, Tensor4D} from '@tensorflow/tfjs-core';
 
 function only(saved: Tensor[], i: number): Tensor {
   const t = saved[i];

@@ -6,7 +6,7 @@
  * Experts and evaluation nets must start from that distribution (tfjs' glorotUniform differs), so models describe each
  * parameter with an {@link InitRule} and {@link initFlat} fills one Float32Array from a seeded {@link Rng}.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type {ParamSpec} from './model.js';
 import {createRng} from './rng.js';
 

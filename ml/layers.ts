@@ -6,7 +6,7 @@
  * Only ops whose gradients are right at second order (with the registry fixes) are used: conv2d, pad, moments-style
  * mean/variance, rsqrt, relu, avgPool, matMul, reshape/transpose.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type {ParamSpec} from './model.js';
 import {constantDef, initFlat, sizeOf, unflatten, type ParamDef} from './init.js';
 import type {StatefulModel, TrainForward} from './stateful-model.js';

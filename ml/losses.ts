@@ -8,7 +8,7 @@
  * KL-divergence summed over classes and averaged over samples ("batchmean"), NOT averaged over samples x classes,
  * which would make it C times smaller (a known pitfall of some PyTorch KD code).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {logSoftmax, stopGradient} from './ops.js';
 
 // The softmax family lives in ml/ops.ts (one second-order-correct implementation for the whole code base); it is

@@ -2,7 +2,7 @@
  * The functional-model contract: parameters are one flat tensor, so trajectory matching can treat a network's weights
  * as a single vector (theta) and differentiate through updates of it.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 
 /** Name and shape of one parameter inside the flat vector, in order. */
 export interface ParamSpec {

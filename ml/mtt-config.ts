@@ -6,7 +6,7 @@
  * max_start_epoch 20, lr_img 1000, lr_lr 1e-5, syn_lr0 = lr_teacher = 0.01, 5000 iterations, batch_syn = all images,
  * momentum 0.5 on both outer optimisers). alpha defaults to 0 (plain MTT) so the KD term is opt-in.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 import type {Dataset} from './data/dataset.js';
 import type {DsaOptions} from './dsa.js';
 import type {FunctionalModel} from './model.js';

@@ -13,7 +13,7 @@
  * pixels); KL is summed over classes and averaged over the batch ("batchmean") and scaled by T^2 (ml/losses.ts).
  * With alpha = 0 the teacher is never called and the inner loss is exactly the cross-entropy of plain MTT.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {stratifiedIndices, type Dataset} from './data/dataset.js';
 import {diffAugment, type DsaOptions} from './dsa.js';
 import {distillationLoss, type KdOptions} from './losses.js';

@@ -3,7 +3,7 @@
  * installed). tf.logSoftmax is a customGrad op whose gradient uses its saved output, so its second-order gradient is
  * wrong (measured 1e-1 off); these versions are the ones to use inside an unrolled inner loop.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Same value, zero gradient (tfjs has no stop-gradient op). The zero gradient is a constant, so it stays right at

@@ -11,7 +11,7 @@
  * Parameter counts (10 classes, w = 1, batch norm): ResNet-18 11,173,962; ResNet-50 23,520,842 (torchvision's counts
  * with the 7x7 stem and 1000-class head swapped for the 3x3 stem and a 10-class head).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type {ParamDef} from './init.js';
 import {
   DEFAULT_NORM,

@@ -3,7 +3,7 @@
  * buffer to the gradient, later steps b = m * b + g, and the parameter moves by -lr * b. MTT's outer loop uses one
  * of these for the synthetic pixels and one for the learnable student learning rate (momentum 0.5 each).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** One optimiser state for one tensor. Owns its momentum buffer; call {@link MomentumSgd.dispose} when done. */
 export class MomentumSgd {

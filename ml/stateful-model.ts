@@ -5,7 +5,7 @@
  * matching and the optimiser only ever see trainable weights. A training forward returns the new buffers instead of
  * mutating anything; an evaluation forward reads them. Models without state have zero buffers and ignore them.
  */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs-core';
 import type {FunctionalModel, ParamSpec} from './model.js';
 
 /** The result of a training-mode forward pass. */

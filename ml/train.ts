@@ -7,7 +7,7 @@
  * evaluation protocol rebuilds its optimiser there, so by default the momentum buffer is reset as well.
  * Randomness (shuffling, DSA draws) comes from `seed`, so a run is deterministic on a given backend.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type {FunctionalModel} from './model.js';
 import {isStateful} from './stateful-model.js';
 import {applyDsa, sampleDsa, type DsaOptions} from './dsa.js';

@@ -19,7 +19,7 @@
  * The pool's worker threads would keep Node's event loop alive forever (a finished script would never exit), so they
  * are unref'd once started, as the glue itself does with idle workers; spare workers are stopped.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {createRequire} from 'node:module';
 import os from 'node:os';

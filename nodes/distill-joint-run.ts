@@ -3,7 +3,7 @@
  * loaded only when an instance runs: analysing a pipeline (validate, plan, a cached no-op run) then loads no
  * TensorFlow.js.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {startBackend} from './start-backend.js';
 import {distill} from '../ml/mtt.js';
 import type {MttTeacher} from '../ml/mtt-config.js';

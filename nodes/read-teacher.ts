@@ -1,7 +1,7 @@
 /**
  * The teacher of a node with a KD term (distillJoint, trainStudentKD): its `teacher` input read into a frozen model.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {teacherFromModel} from '../ml/train.js';
 import type {Teacher} from '../ml/train.js';
 import type {NodeContext} from './api.js';

@@ -5,8 +5,8 @@
 import {describe, it} from 'node:test';
 import assert from 'node:assert/strict';
 import {createRequire} from 'node:module';
-import * as tf from '@tensorflow/tfjs';
-import type {NamedAttrMap, NamedTensorMap} from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type {NamedAttrMap, NamedTensorMap} from '@tensorflow/tfjs-core';
 import {activateBackend, initBackend} from '../ml/backend.js';
 import {withBackend} from './util/gradcheck.js';
 import type {TestBackend} from './util/gradcheck.js';

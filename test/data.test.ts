@@ -19,6 +19,7 @@ import {
   loadCifar10,
   type Cifar10Options,
 } from '../ml/data/cifar10.js';
+import {initBackend} from '../ml/backend.js';
 import {DataError, type DataFailure} from '../ml/data/data-error.js';
 import {
   classCounts,
@@ -378,7 +379,8 @@ test('dataset: first-n and stratified, seeded, class-major subsets', () => {
   assert.throws(() => randomPerClass(ds, 11, 1), expectFailure('not-enough-images'));
 });
 
-test('dataset: toTensors shapes and dtypes; denormalise inverts the normalisation', () => {
+test('dataset: toTensors shapes and dtypes; denormalise inverts the normalisation', async () => {
+  await initBackend();
   const ds = tinyDataset();
   const {x, y} = toTensors(ds);
   assert.deepEqual(x.shape, [30, 2, 2, 3]);

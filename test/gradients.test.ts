@@ -5,7 +5,7 @@
  */
 import {describe, it} from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {logSoftmax, logSumExp, softmax} from '../ml/ops.js';
 import {assertGradcheck, gradcheck, gradgradcheck, withBackend} from './util/gradcheck.js';
 import type {GradgradcheckOptions, TestBackend} from './util/gradcheck.js';

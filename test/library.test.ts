@@ -87,8 +87,9 @@ process.stdout.write(JSON.stringify({
 describe('the packed package in a scratch project', () => {
   let app: string;
   before(async () => {
-    // What \`npm pack\` / \`npm install\` run (the prepare script), so the package holds the current sources' build.
-    execFileSync(process.execPath, [TSC, '-p', join(REPO, 'tsconfig.build.json')], {cwd: REPO, stdio: 'pipe'});
+    // The package's build (what \`npm pack\` / \`npm install\` run as its prepare script), so the package holds the
+    // current sources' build.
+    execFileSync('npm', ['run', 'build', '--silent'], {cwd: REPO, stdio: 'pipe'});
     app = await mkdtemp(join(tmpdir(), 'distillery-app-'));
     execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', app], {cwd: REPO, stdio: 'pipe'});
     const tarball = (await readdir(app)).find((f) => f.endsWith('.tgz')) ?? '';

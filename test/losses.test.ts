@@ -1,6 +1,6 @@
 import {describe, test, before} from 'node:test';
 import assert from 'node:assert/strict';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {crossEntropy, distillationLoss, kdLoss, logSoftmax, softCrossEntropy, stopGradient} from '../ml/losses.js';
 import {activateBackend} from '../ml/backend.js';
 import {assertGradcheck, gradgradcheck} from './util/gradcheck.js';

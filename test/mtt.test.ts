@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import assert from 'node:assert/strict';
 import {before, describe, test} from 'node:test';
 import {existsSync} from 'node:fs';

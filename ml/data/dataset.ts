@@ -5,7 +5,7 @@
  * `toTensors` needs no transpose and a subset is a plain gather. `mean`/`std` travel with the data so that
  * display code (`denormalise`, PNG grids) and exported synthetic sets can undo the normalisation.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {DataError} from './data-error.js';
 import {createRng} from '../rng.js';
 

@@ -3,7 +3,7 @@
  * gradient is a quarter of one output gradient, so it is a nearest-neighbour upsampling of dy / 4. (The built-in
  * kernel took 7.5% of a training step.) Other configurations use the original kernel.
  */
-import type {KernelConfig, KernelFunc, NamedAttrMap} from '@tensorflow/tfjs';
+import type {KernelConfig, KernelFunc, NamedAttrMap} from '@tensorflow/tfjs-core';
 import {callKernel, release} from './call-kernel.js';
 import type {HeapBackend} from './heap-backend.js';
 

@@ -4,8 +4,8 @@
  * Kernels run below the engine, so their outputs are raw TensorInfos that no tidy() will ever free: every
  * intermediate must be released with `backend.disposeData`, or the wasm heap (capped at 4 GB) fills up.
  */
-import * as tf from '@tensorflow/tfjs';
-import type {KernelBackend, NamedAttrMap, NamedTensorInfoMap, TensorInfo} from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type {KernelBackend, NamedAttrMap, NamedTensorInfoMap, TensorInfo} from '@tensorflow/tfjs-core';
 
 /** Runs kernel `name` of `backendName` on `inputs`; throws when that kernel is not registered. */
 export function callKernel(

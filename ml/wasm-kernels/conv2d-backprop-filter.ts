@@ -6,8 +6,8 @@
  * dilation s) with dy as a [OH, OW, B, O] filter, gives [C, KH', KW', O]; crop to KH x KW and transpose to
  * [KH, KW, C, O]. That runs on XNNPACK's forward convolution, the fastest path in the backend.
  */
-import * as tf from '@tensorflow/tfjs';
-import type {KernelConfig, KernelFunc, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type {KernelConfig, KernelFunc, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs-core';
 import {callKernel, release} from './call-kernel.js';
 import type {HeapBackend} from './heap-backend.js';
 

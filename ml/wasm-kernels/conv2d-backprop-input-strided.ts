@@ -7,8 +7,8 @@
  * results are then interleaved into dx in one JS pass. The conv work equals that of the forward convolution, where
  * convolving a zero-spread dy does s*s times more.
  */
-import * as tf from '@tensorflow/tfjs';
-import type {TensorInfo} from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type {TensorInfo} from '@tensorflow/tfjs-core';
 import {callKernel, release} from './call-kernel.js';
 import type {HeapBackend} from './heap-backend.js';
 

@@ -7,8 +7,8 @@
  * Larger strides: sub-pixel decomposition (conv2d-backprop-input-strided.ts). NCHW and non-float inputs go to the
  * original kernel.
  */
-import * as tf from '@tensorflow/tfjs';
-import type {KernelConfig, KernelFunc, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type {KernelConfig, KernelFunc, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs-core';
 import {callKernel, release} from './call-kernel.js';
 import {stridedBackpropInput} from './conv2d-backprop-input-strided.js';
 

@@ -2,7 +2,7 @@
  * The few methods of the wasm backend that JS-loop kernels use. Kernels receive their backend untyped; these are
  * public methods of tfjs-backend-wasm's BackendWasm.
  */
-import type {DataType, TensorInfo} from '@tensorflow/tfjs';
+import type {DataType, TensorInfo} from '@tensorflow/tfjs-core';
 
 /** Views of tensor memory on the wasm heap. */
 export interface HeapBackend {

@@ -4,8 +4,8 @@
  * over non-innermost axes, copy-free `Identity` and same-dtype `Cast`), each falling back to the original kernel outside its fast case. Installed once by
  * ml/backend.ts after the wasm backend is active.
  */
-import * as tf from '@tensorflow/tfjs';
-import type {KernelConfig, KernelFunc} from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type {KernelConfig, KernelFunc} from '@tensorflow/tfjs-core';
 import {avgPoolGradWasmConfig} from './avg-pool-grad.js';
 import {conv2DBackpropFilterWasmConfig} from './conv2d-backprop-filter.js';
 import {conv2DBackpropInputWasmConfig} from './conv2d-backprop-input.js';

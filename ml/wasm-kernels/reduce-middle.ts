@@ -6,8 +6,8 @@
  * transpose with a column of ones (measured ~4x faster than the transpose path for [0, 1, 2] on fresh tensors, and
  * ~2.5x faster than a plain JS loop). Other cases use the original kernel.
  */
-import * as tf from '@tensorflow/tfjs';
-import type {KernelConfig, KernelFunc, NamedAttrMap} from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type {KernelConfig, KernelFunc, NamedAttrMap} from '@tensorflow/tfjs-core';
 import {callKernel, release} from './call-kernel.js';
 import type {HeapBackend} from './heap-backend.js';
 

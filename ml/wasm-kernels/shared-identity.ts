@@ -7,7 +7,7 @@
  * saved activation was copied (4% of a ConvNet training step) and held twice in the heap, which is capped at 4 GB and
  * is what limits trajectory-matching unroll lengths. relu's gradient casts float32 to float32, another full copy.
  */
-import type {DataType, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs';
+import type {DataType, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs-core';
 
 /** The backend's reference counting (public on BackendWasm). */
 interface RefCounted {

@@ -4,7 +4,7 @@
  *
  * A plain loop over the data: the op is memory-bound, and a one-hot matMul would cost N x numSegments.
  */
-import type {KernelConfig, KernelFunc, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs';
+import type {KernelConfig, KernelFunc, NamedAttrMap, TensorInfo} from '@tensorflow/tfjs-core';
 
 /** The wasm backend methods used here (the backend object reaches kernels untyped). */
 interface HeapBackend {

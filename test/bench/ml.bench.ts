@@ -7,7 +7,7 @@
  * wasm runs on every core (DISTILLERY_WASM_THREADS unset); on a multi-core machine the same measurements are then
  * repeated on one thread in a child process (a process starts its wasm pool once), so one run shows both.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {execFileSync} from 'node:child_process';
 import {availableParallelism} from 'node:os';
 import {activateBackend} from '../../ml/backend.js';

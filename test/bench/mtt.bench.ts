@@ -5,7 +5,7 @@
  * and with a KD teacher. `full` is only measured at 2 steps: at 5 it exhausts the 4 GB wasm heap, and the wasm module
  * cannot recover from that (the process dies with "memory access out of bounds"), which is why 'stepwise' is the default.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {initBackend} from '../../ml/backend.js';
 import {convNet} from '../../ml/convnet.js';
 import type {Dataset} from '../../ml/data/dataset.js';

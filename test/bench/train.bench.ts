@@ -2,7 +2,7 @@
  * Training throughput on the active backend (initBackend's choice): ConvNet-128 steps on CIFAR- and Fashion-MNIST-shaped
  * batches with and without DSA, the cost of a DSA draw + application alone, and a ResNet-18 (w = 1/4) teacher step.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {initBackend} from '../../ml/backend.js';
 import {convNet} from '../../ml/convnet.js';
 import {resNet} from '../../ml/resnet.js';

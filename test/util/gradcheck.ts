@@ -8,7 +8,7 @@
  * among the checked coordinates. The step actually taken (the float32 rounding of x +- eps) is used as the
  * denominator, in float64, which removes one avoidable error term.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import {AssertionError} from 'node:assert/strict';
 import {activateBackend} from '../../ml/backend.js';
 
