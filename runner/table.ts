@@ -128,6 +128,12 @@ export function filterAndSort(table: Table, where: readonly WhereClause[], sort:
   return ok({columns: table.columns, rows: indexed.map((e) => e.row)});
 }
 
+/** The table without the columns (other than `keep`) that are empty in every row: metrics only filtered-out rows had. */
+export function dropEmptyColumns(table: Table, keep: readonly string[]): Table {
+  const columns = table.columns.filter((c) => keep.includes(c) || table.rows.some((r) => r[c] !== undefined && r[c] !== ''));
+  return {columns, rows: table.rows};
+}
+
 /** A cell as printed: numbers with at most 6 significant digits, empty cells empty. */
 export function showCell(cell: Cell): string {
   if (cell === undefined) return '';

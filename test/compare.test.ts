@@ -9,7 +9,7 @@ import {join} from 'node:path';
 import {Writable} from 'node:stream';
 import {main} from '../runner/cli.js';
 import type {RunSummary} from '../runner/run-record.js';
-import {filterAndSort, parseSort, parseWhere, renderTable} from '../runner/table.js';
+import {dropEmptyColumns, filterAndSort, parseSort, parseWhere, renderTable} from '../runner/table.js';
 import type {Table} from '../runner/table.js';
 import {selectRuns} from '../runner/run-records.js';
 import {makeRig} from './execute-rig.js';
@@ -83,6 +83,11 @@ describe('table: --where and --sort', () => {
     assert.equal(out.ok, false);
     assert.match(out.ok ? '' : out.error, /no column 'acuracy' \(did you mean "accuracy"\?\); the columns are: id, alpha, accuracy/);
     assert.equal(parseWhere(['alpha']).ok, false);
+  });
+
+  it('drops the columns empty in every row, except those kept', () => {
+    const t: Table = {columns: ['id', 'grid', 'm1', 'm2'], rows: [{id: 'a', m1: 1}, {id: 'b', m2: ''}]};
+    assert.deepEqual(dropEmptyColumns(t, ['id', 'grid']).columns, ['id', 'grid', 'm1']);
   });
 
   it('renders Markdown and CSV (CSV quoting, numbers to 6 significant digits)', () => {

@@ -11,7 +11,7 @@ import {parseOptions} from './parse-options.js';
 import {resolveCacheDir} from './cache-dir.js';
 import {TABLE_HELP, TABLE_OPTIONS, applyTableOptions, readTableOptions} from './table-options.js';
 import type {ResultRow} from '../result-rows.js';
-import {renderTable} from '../table.js';
+import {dropEmptyColumns, renderTable} from '../table.js';
 
 const HELP = `Usage: distillery results FILE [options]
        distillery results [FILE] --runs all|RUN [RUN...] [options]
@@ -84,7 +84,9 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   if (options.value.format === 'json') {
     io.stdout.write(JSON.stringify(shown.value.rows.map((r) => source.get(r)), null, 2) + '\n');
   } else {
-    io.stdout.write(renderTable(shown.value, options.value.format));
+    // Metric columns that only rows filtered out by --where had are left out; the grid columns always stay.
+    const metrics = new Set(rows.flatMap((r) => Object.keys(r.metrics)));
+    io.stdout.write(renderTable(dropEmptyColumns(shown.value, table.columns.filter((c) => !metrics.has(c))), options.value.format));
   }
   return EXIT.ok;
 }
