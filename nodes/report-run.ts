@@ -1,16 +1,20 @@
 /**
- * The implementation of `report` (see report.ts),
- * loaded only when an instance runs: analysing a pipeline (validate, plan, a cached no-op run) then loads no
- * TensorFlow.js.
+ * The implementation of `report` (see report.ts), loaded only when an instance runs: analysing a pipeline (validate,
+ * plan, a cached no-op run) then loads no TensorFlow.js, nor the chart libraries.
+ *
+ * Every figure is drawn once as SVG (inlined in the HTML page, which stays one self-contained file) and rasterised
+ * to a `report-*.png` beside the Markdown page.
  */
 import {writeFile} from 'node:fs/promises';
 import {dirname, join} from 'node:path';
-import {renderImageGrid} from '../ml/io/png-grid.js';
-import {renderLinePlot} from '../ml/io/line-plot.js';
+import type {TopLevelSpec} from 'vega-lite';
 import type {InputValue, JsonValue, NodeContext} from './api.js';
 import {inputPaths, readSyntheticSetArtifact} from './artifacts.js';
+import {accuracyBarsChart, accuracyHeatmap, learnedLrChart, lossCurvesChart, type CurveSeries} from './report-charts.js';
+import {labelledGridSvg} from './report-image-grid.js';
+import {chartSvg, svgToPng} from './report-render.js';
 import {buildRows, fmt, rowCells, signed, tableColumns, type EvalSummary, type ReportRow} from './report-table.js';
-import type {ReportParams} from './report.js';
+import {RUN_HEADER_MARKER, type ReportParams} from './report.js';
 
 function jsonList(value: InputValue | readonly InputValue[] | undefined): JsonValue[] {
   if (value === undefined) return [];
@@ -63,6 +67,30 @@ export function verdict(rows: readonly ReportRow[]): string {
   return parts.join(' ');
 }
 
+/** One figure of the report. */
+interface Figure {
+  readonly title: string;
+  /** The PNG's file name beside the Markdown page. */
+  readonly file: string;
+  readonly note: string;
+  readonly svg: string;
+  /** Rasterising zoom: 2 for charts (sharp text); 1 for image grids, whose pixels are already enlarged. */
+  readonly zoom: number;
+}
+
+function curveOf(value: JsonValue, id: string): CurveSeries | undefined {
+  const numbers = (v: unknown): number[] => (Array.isArray(v) ? v.map((x) => (typeof x === 'number' ? x : Number.NaN)) : []);
+  const c = value as {loss?: unknown; syn_lr?: unknown} | null;
+  const loss = numbers(c?.loss);
+  return loss.length === 0 ? undefined : {id, loss, synLr: numbers(c?.syn_lr)};
+}
+
+function sentence(curves: readonly CurveSeries[]): string {
+  return curves
+    .map((c) => `${c.id}: ${c.loss.length} iterations, loss ${fmt(c.loss[0], 4)} -> ${fmt(c.loss[c.loss.length - 1], 4)}`)
+    .join('; ');
+}
+
 /** Runs one `report` instance. */
 export async function run(ctx: NodeContext<ReportParams>): Promise<void> {
   const mdFile = ctx.file('report', '.md');
@@ -73,42 +101,58 @@ export async function run(ctx: NodeContext<ReportParams>): Promise<void> {
   const rows = buildRows(evals, ctx.upstream?.['evals']);
   const {gridKeys, header} = tableColumns(rows);
   const cells = rows.map((r) => rowCells(r, gridKeys));
-  const figures: {title: string; file: string; note: string; png: Buffer}[] = [];
+  const figures: Figure[] = [];
+  const chart = async (title: string, file: string, note: string, spec: TopLevelSpec): Promise<void> => {
+    ctx.signal.throwIfAborted();
+    figures.push({title, file, note, svg: await chartSvg(spec, `fig${figures.length}-`), zoom: 2});
+  };
 
+  if (rows.length > 0) {
+    await chart('Accuracy of every set', 'report-accuracy.png',
+      'Bars: mean test accuracy of the students trained on each set; whiskers: +- one standard deviation over their seeds.',
+      accuracyBarsChart(rows));
+  }
+  const heatmap = accuracyHeatmap(rows);
+  if (heatmap !== undefined) {
+    await chart('Accuracy across the grid', 'report-grid.png',
+      'Each cell is one distilled variant (mean +- std over student seeds); the baselines column uses the same colour scale.',
+      heatmap);
+  }
+  ctx.progress(0.2);
+  const curves = jsonList(ctx.inputs['curves']).flatMap((c, i) => curveOf(c, ctx.upstream?.['curves']?.[i]?.id ?? `curves[${i}]`) ?? []);
+  if (curves.length > 0) {
+    await chart('Matching loss', 'report-loss.png', sentence(curves) + '.', lossCurvesChart(curves));
+    if (curves.some((c) => c.synLr.length > 0)) {
+      await chart('Learned learning rate', 'report-lr.png', 'The student learning rate each distillation learns along with the images.', learnedLrChart(curves));
+    }
+  }
+  ctx.progress(0.4);
   const setPaths = inputPaths(ctx.inputs['sets'], 'sets');
   for (const [i, path] of setPaths.entries()) {
     ctx.signal.throwIfAborted();
     const s = await readSyntheticSetArtifact(path);
     const id = ctx.upstream?.['sets']?.[i]?.id ?? `sets[${i}]`;
-    const file = `report-set-${i}-${slug(id)}.png`;
-    const png = renderImageGrid(s.set, {scale: 2});
-    await writeFile(join(dir, file), png);
-    figures.push({title: `Images: ${id}`, file, png, note: `${s.set.n} images, one row per class; learned lr ${s.lr.toPrecision(3)}`});
-    ctx.progress((0.8 * (i + 1)) / Math.max(1, setPaths.length));
-  }
-  const curves = jsonList(ctx.inputs['curves']);
-  for (const [i, c] of curves.entries()) {
-    const loss = (c as {loss?: unknown} | null)?.loss;
-    if (!Array.isArray(loss) || loss.length === 0) continue;
-    const values = loss.map((v) => (typeof v === 'number' ? v : Number.NaN));
-    const id = ctx.upstream?.['curves']?.[i]?.id ?? `curves[${i}]`;
-    const file = `report-curve-${i}-${slug(id)}.png`;
-    const {png, layout} = renderLinePlot([{values}], {logY: true, width: 480, height: 240});
-    await writeFile(join(dir, file), png);
-    const first = values[0] ?? Number.NaN;
-    const last = values[values.length - 1] ?? Number.NaN;
     figures.push({
-      title: `Matching loss: ${id}`,
-      file,
-      png,
-      note: `${values.length} iterations, log10 y from ${layout.yMin.toFixed(2)} to ${layout.yMax.toFixed(2)}; first ${first.toFixed(4)}, last ${last.toFixed(4)}`,
+      title: `Images: ${id}`,
+      file: `report-set-${i}-${slug(id)}.png`,
+      note: `${s.set.n} images, one row per class (named on the left); learned lr ${s.lr.toPrecision(3)}.`,
+      svg: labelledGridSvg(s.set),
+      zoom: 1,
     });
+    ctx.progress(0.4 + (0.3 * (i + 1)) / Math.max(1, setPaths.length));
+  }
+  for (const [i, f] of figures.entries()) {
+    ctx.signal.throwIfAborted();
+    await writeFile(join(dir, f.file), await svgToPng(f.svg, f.zoom));
+    ctx.progress(0.7 + (0.3 * (i + 1)) / figures.length);
   }
 
   const title = ctx.params.title;
   const summary = verdict(rows);
   const md = [
     `# ${title}`,
+    '',
+    RUN_HEADER_MARKER,
     '',
     summary,
     '',
@@ -125,13 +169,20 @@ export async function run(ctx: NodeContext<ReportParams>): Promise<void> {
   const html = [
     '<!doctype html>',
     `<html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>`,
-    '<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 8px}' +
-      'img{image-rendering:pixelated;border:1px solid #ccc}</style></head><body>',
+    '<style>body{font-family:"DejaVu Sans",Verdana,sans-serif;margin:2em;max-width:1200px;color:#222}' +
+      'table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #999;padding:3px 8px;text-align:left}' +
+      'figure{margin:2em 0}figure svg{max-width:100%;height:auto;display:block}figcaption{color:#555;margin-top:.4em}' +
+      'table.run th{background:#f3f3f3}</style></head><body>',
     `<h1>${escapeHtml(title)}</h1>`,
+    RUN_HEADER_MARKER,
     `<p>${escapeHtml(summary)}</p>`,
     '<h2>Results</h2>',
     htmlTable(header, cells),
-    ...figures.map((f) => `<h2>${escapeHtml(f.title)}</h2>\n<img src="data:image/png;base64,${f.png.toString('base64')}" alt="${escapeHtml(f.title)}">\n<p>${escapeHtml(f.note)}</p>`),
+    ...figures.map(
+      (f) =>
+        `<figure class="chart" data-file="${escapeHtml(f.file)}">\n<h2>${escapeHtml(f.title)}</h2>\n${f.svg.replace(/^<\?xml[^>]*>\s*/, '')}\n` +
+        `<figcaption>${escapeHtml(f.note)}</figcaption>\n</figure>`,
+    ),
     '</body></html>',
   ].join('\n');
   await writeFile(mdFile, md + '\n');

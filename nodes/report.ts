@@ -1,11 +1,19 @@
 /**
  * `report`: one Markdown and one HTML page for a pipeline: the results table across the grid (see report-table.ts),
- * a PNG grid of every synthetic set and a PNG of every distillation loss curve. A cache entry holds files, not
- * folders, so the outputs are `report` (Markdown, linking the PNGs written beside it as `report-*.png` in the same
- * entry) and `index` (one self-contained HTML page, `index.html`, the images embedded as data URIs, to open or mail
- * as it is).
+ * charts drawn with Vega-Lite (accuracy bars with error bars, an accuracy heatmap over the grid with the baselines on
+ * the same scale, all matching-loss curves on one chart, the learned lr) and a labelled image grid of every
+ * synthetic set. A cache entry holds files, not folders, so the outputs are `report` (Markdown, linking the PNGs
+ * written beside it as `report-*.png` in the same entry) and `index` (one self-contained HTML page, `index.html`,
+ * the charts inlined as SVG, to open or mail as it is).
  */
 import {defineNode} from './api.js';
+
+/**
+ * Where a report page wants the run's header (pipeline, run id, date, overrides, params). A cached report is shared
+ * by every run with the same inputs, so the node cannot know the run; `distillery run` fills the header in when it
+ * publishes the pages (an HTML comment, invisible if a page is opened from the cache).
+ */
+export const RUN_HEADER_MARKER = '<!-- distillery:run-header -->';
 
 /** Params of {@link report}. */
 export interface ReportParams {
@@ -15,7 +23,7 @@ export interface ReportParams {
 /** The node type. */
 export const report = defineNode<ReportParams>({
   type: 'report',
-  description: 'A Markdown + HTML report: results table across the grid, synthetic-set images, loss curves.',
+  description: 'A Markdown + HTML report: results table, accuracy charts and heatmap, loss curves, labelled synthetic-set images.',
   params: {
     type: 'object',
     additionalProperties: false,

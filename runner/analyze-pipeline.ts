@@ -139,6 +139,6 @@ export async function analyzePipeline(
   }
   diagnostics.push(...resolver.diagnostics, ...expansion.diagnostics);
   if (diagnostics.some((d) => d.severity === 'error')) return failed(diagnostics);
-  const plan = buildPlan(spec, absolute, expansion.instances);
+  const plan = {...buildPlan(spec, absolute, expansion.instances), overrides: [...sets]};
   return ok(diagnostics.length === 0 ? plan : {...plan, warnings: sortDiagnostics(dedupeDiagnostics(diagnostics))});
 }

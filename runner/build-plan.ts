@@ -5,7 +5,7 @@
  */
 import {DirectedGraph} from 'graphology';
 import {topologicalSort} from 'graphology-dag';
-import type {JsonValue} from '../nodes/api.js';
+import type {JsonObject, JsonValue} from '../nodes/api.js';
 import {canonicalJson} from './canonical-json.js';
 import type {PipelineSpec} from './pipeline-spec.js';
 import type {Plan, PlannedNode, Variant} from './plan.js';
@@ -88,6 +88,8 @@ export function buildPlan(spec: PipelineSpec, file: string, instances: readonly 
     order,
     dependents,
     variants: buildVariants(spec, instances, order, dependents),
+    params: Object.fromEntries(spec.params) as JsonObject,
+    grid: Object.fromEntries(spec.grid),
     ...(spec.gpus === undefined ? {} : {gpus: spec.gpus}),
   };
 }

@@ -11,11 +11,14 @@ const COMMANDS: Readonly<Record<string, () => Promise<{default: Command}>>> = {
   validate: () => import('./commands/validate.js'),
   graph: () => import('./commands/graph.js'),
   results: () => import('./commands/results.js'),
+  runs: () => import('./commands/runs.js'),
+  diff: () => import('./commands/diff.js'),
   cache: () => import('./commands/cache.js'),
   export: () => import('./commands/export.js'),
   push: () => import('./commands/push.js'),
   pull: () => import('./commands/pull.js'),
   remote: () => import('./commands/remote.js'),
+  schema: () => import('./commands/schema.js'),
 };
 
 async function usage(): Promise<string> {

@@ -84,6 +84,12 @@ export interface Plan {
   /** Instance id -> ids of its direct downstream instances. */
   readonly dependents: ReadonlyMap<string, readonly string[]>;
   readonly variants: readonly Variant[];
+  /** The `--set` overrides it was analyzed with, in order. */
+  readonly overrides?: readonly string[];
+  /** The pipeline's `params:` as written (after `--set` overrides), for run records and report headers. */
+  readonly params?: JsonObject;
+  /** The pipeline's `grid:` (after `--set` overrides). */
+  readonly grid?: Readonly<Record<string, readonly JsonValue[]>>;
   /** GPU ids named by the pipeline (`devices: {gpus: [...]}`), if any. */
   readonly gpus?: readonly string[];
   /** Problems found that do not stop planning (e.g. a grid variable no node uses); shown before any work. */

@@ -3,10 +3,11 @@
  * (`.distillery/reports/<pipeline>/`), because cache entries live under hashed names and may be garbage-collected.
  * Copies rather than links, for the same reason.
  */
-import {cp, mkdir, rm} from 'node:fs/promises';
-import {join} from 'node:path';
+import {cp, mkdir, readFile, rm, writeFile} from 'node:fs/promises';
+import {extname, join} from 'node:path';
 import type {CacheStore} from '../cache/store.js';
 import type {Plan} from './plan.js';
+import type {RunHeader} from './report-header.js';
 
 /** The kind of output that is published. */
 export const REPORT_KIND = 'Report';
@@ -27,9 +28,10 @@ function folderName(id: string): string {
 
 /**
  * Publishes every computed Report instance of `plan` into `<root>/<plan name>/` (one instance) or
- * `<root>/<plan name>/<instance>/` (several). Instances not in the cache (failed, skipped) are left out.
+ * `<root>/<plan name>/<instance>/` (several). Instances not in the cache (failed, skipped) are left out. With a
+ * `header`, Markdown and HTML report pages get the run's header where they ask for it (see report-header.ts).
  */
-export async function publishReports(plan: Plan, store: CacheStore, root: string): Promise<PublishedReport[]> {
+export async function publishReports(plan: Plan, store: CacheStore, root: string, header?: RunHeader): Promise<PublishedReport[]> {
   const reports = [...plan.nodes.values()].filter((n) => Object.values(n.outputs).includes(REPORT_KIND));
   const published: PublishedReport[] = [];
   for (const node of reports) {
@@ -44,7 +46,17 @@ export async function publishReports(plan: Plan, store: CacheStore, root: string
     const files = Object.entries(lookup.entry.manifest.outputs)
       .filter(([port]) => node.outputs[port] === REPORT_KIND)
       .map(([, out]) => join(dir, out.file));
+    if (header !== undefined) await stampPages(files, header);
     published.push({id: node.id, dir, files});
   }
   return published;
+}
+
+async function stampPages(files: readonly string[], header: RunHeader): Promise<void> {
+  const {stampReport} = await import('./report-header.js');
+  for (const file of files) {
+    const ext = extname(file);
+    if (ext !== '.md' && ext !== '.html') continue;
+    await writeFile(file, stampReport(await readFile(file, 'utf8'), ext === '.md' ? 'md' : 'html', header));
+  }
 }

@@ -73,9 +73,31 @@ function shapeProblem(exported: unknown): string | undefined {
   return undefined;
 }
 
+/** Module file names Node 20 cannot import by itself. */
+const TYPESCRIPT = /\.(?:[cm]?ts|tsx)$/;
+
+/** The message for a TypeScript module when tsx, which compiles it on import, is not installed. */
+export const NO_TYPESCRIPT_LOADER =
+  'TypeScript node modules are compiled on import by tsx, which is not installed: run `npm install tsx`, or compile the module to .js and import that';
+
+/**
+ * Imports a node module file. Node 20 cannot load `.ts` natively, so TypeScript modules go through tsx's
+ * `tsImport`, which compiles them with a loader scoped to this one import (it does not change how the rest of the
+ * process loads modules, and works whether or not the process itself runs under tsx).
+ */
 async function importDefault(url: URL): Promise<unknown> {
-  const module = (await import(url.href)) as {default?: unknown};
-  return module.default;
+  if (!TYPESCRIPT.test(url.pathname)) return ((await import(url.href)) as {default?: unknown}).default;
+  let tsImport: (specifier: string, parent: string) => Promise<unknown>;
+  try {
+    ({tsImport} = (await import('tsx/esm/api')) as {tsImport: typeof tsImport});
+  } catch {
+    throw new Error(NO_TYPESCRIPT_LOADER);
+  }
+  const exported = ((await tsImport(url.href, import.meta.url)) as {default?: unknown}).default;
+  // Outside a `"type": "module"` package tsx compiles the file to CommonJS, whose exports object arrives as the
+  // default export; its own `default` is the module's `export default`.
+  const inner = exported !== null && typeof exported === 'object' && !Array.isArray(exported) ? (exported as {default?: unknown}).default : undefined;
+  return inner ?? exported;
 }
 
 async function addBuiltins(registry: NodeTypeRegistry, hasher: Hasher): Promise<void> {
@@ -114,7 +136,9 @@ export async function buildRegistry(
       try {
         return {request, file, exported: await importDefault(pathToFileURL(file))};
       } catch (error: unknown) {
-        const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+        // One line, but a compiler's "Transform failed with 1 error:" is only useful with the line that follows it.
+        const lines = error instanceof Error ? error.message.split('\n') : [String(error)];
+        const message = lines[0]?.endsWith(':') === true && lines[1] !== undefined ? `${lines[0]} ${lines[1].trim()}` : lines[0];
         return {request, file, error: `cannot import "${request.specifier}": ${message}`};
       }
     }),

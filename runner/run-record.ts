@@ -9,12 +9,16 @@ import {randomBytes} from 'node:crypto';
 import {dirname, join} from 'node:path';
 import type {RunEvent, RunStatus} from './events.js';
 import type {NodeReport} from './executor.js';
+import type {RunDescription} from './run-description.js';
 
 /** One node of `summary.json`: the executor's report of it (seconds rounded to milliseconds). */
 export type RecordedNode = NodeReport;
 
-/** The content of `summary.json`. */
-export interface RunSummary {
+/**
+ * The content of `summary.json`. The run-level description (overrides, params, grid, machine, result instances) is
+ * optional because records written before it existed lack it; readers cope.
+ */
+export interface RunSummary extends Partial<RunDescription> {
   readonly pipeline: string;
   readonly file: string;
   readonly runId: string;
@@ -41,6 +45,7 @@ export function newRunId(now: Date = new Date()): string {
 export function buildSummary(
   run: {pipeline: string; file: string; runId: string; startedAt: Date; finishedAt: Date; status: RunStatus},
   nodes: readonly NodeReport[],
+  description?: RunDescription,
 ): RunSummary {
   return {
     pipeline: run.pipeline,
@@ -49,6 +54,7 @@ export function buildSummary(
     startedAt: run.startedAt.toISOString(),
     finishedAt: run.finishedAt.toISOString(),
     status: run.status,
+    ...description,
     nodes: nodes.map((n) => ({
       id: n.id,
       type: n.type,

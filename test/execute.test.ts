@@ -280,9 +280,9 @@ describe('real pipelines', () => {
 
     const md = await cli(r, ['results', 'p.yaml']);
     assert.equal(md.code, 0, md.stderr);
-    assert.equal(md.stdout, '| add | add.score | status |\n| --- | --- | --- |\n| 1 | 2 | done |\n| 2 | 3 | done |\n');
+    assert.equal(md.stdout, '| instance | add | status | score |\n| --- | --- | --- | --- |\n| add{add=1} | 1 | done | 2 |\n| add{add=2} | 2 | done | 3 |\n');
     const csv = await cli(r, ['results', 'p.yaml', '--format', 'csv', '--set', 'grid.add=[2,7]']);
-    assert.equal(csv.stdout, 'add,add.score,status\n2,3,done\n7,,1 missing\n');
+    assert.equal(csv.stdout, 'instance,add,status,score\nadd{add=2},2,done,3\nadd{add=7},7,missing,\n');
   });
 
   it('run copies Report outputs out of the cache into .distillery/reports/<pipeline>/ and prints their paths', async () => {

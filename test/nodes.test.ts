@@ -246,9 +246,16 @@ test('distill, students, evaluation and report: alpha = 0 without a teacher, alp
   assert.match(md, /!\[Images: distill\{alpha=0\}\]\(report-set-0-distill_alpha-0.png\)/);
   assert.match(md, /full real data \(30 images\), student KD alpha 0.5/);
   const html = await readFile(rep.files['index'] ?? '', 'utf8');
-  assert.match(html, /<img src="data:image\/png;base64,/);
-  const pngs = (await readdir(dir)).filter((f) => f.endsWith('.png'));
-  assert.equal(pngs.length, 4, `two set grids and two curves: ${pngs.join(', ')}`);
+  assert.equal((html.match(/<figure class="chart"[^>]*>\n<h2>[^<]*<\/h2>\n<svg /g) ?? []).length, 6, 'every figure is an inline SVG');
+  const pngs = (await readdir(dir)).filter((f) => f.endsWith('.png')).sort();
+  assert.deepEqual(pngs, [
+    'report-accuracy.png',
+    'report-grid.png',
+    'report-loss.png',
+    'report-lr.png',
+    'report-set-0-distill_alpha-0.png',
+    'report-set-1-distill_alpha-0.5.png',
+  ]);
   assert.equal(rep.metrics['rows'], 3);
 });
 

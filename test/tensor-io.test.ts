@@ -1,15 +1,14 @@
 /**
  * Tensor I/O: safetensors (golden bytes, round trips, streaming parts, lazy row reads, bad files), .npy/.npz (numpy's
- * exact header bytes; checked with numpy.load when python3 has numpy), PNG image grids and PNG line plots.
+ * exact header bytes; checked with numpy.load when python3 has numpy), PNG image grids (the report's charts: report.test.ts).
  */
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawnSync} from 'node:child_process';
-import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises';
+import {mkdtemp, readdir, readFile, rm} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {PNG} from 'pngjs';
-import {renderLinePlot, SERIES_COLORS, type LinePlotLayout} from '../ml/io/line-plot.js';
 import {decodeNpy, encodeNpy} from '../ml/io/npy.js';
 import {decodeNpz, encodeNpz, readSyntheticSetNpz, writeSyntheticSetNpz, type SyntheticSetArrays} from '../ml/io/npz.js';
 import {renderImageGrid, type GridImages} from '../ml/io/png-grid.js';
@@ -297,39 +296,4 @@ test('png grid: rows are classes, columns images; denormalised, clipped, upscale
   const decoded = PNG.sync.read(greyBytes);
   assert.deepEqual([decoded.width, decoded.height], [2, 2]);
   assert.deepEqual([0, 1, 2, 3].map((p) => pixelAt(decoded, p % 2, Math.floor(p / 2))[0]), [0, 255, 128, 0]);
-});
-
-function checkOnLine(png: PNG, layout: LinePlotLayout, x: number, y: number, colour: readonly number[]): void {
-  const px = Math.round(layout.left + ((x - layout.xMin) / (layout.xMax - layout.xMin)) * (layout.right - layout.left));
-  const py = Math.round(layout.bottom - ((y - layout.yMin) / (layout.yMax - layout.yMin)) * (layout.bottom - layout.top));
-  assert.deepEqual(pixelAt(png, px, py), [...colour], `point (${x}, ${y}) at pixel (${px}, ${py})`);
-}
-
-test('line plot: axes, polylines through every data point, gaps at NaN, log scale', async () => {
-  const loss = Array.from({length: 11}, (_, i) => 10 - i);
-  const other = [2, 2, NaN, 8, 8];
-  const {png: bytes, layout} = renderLinePlot(
-    [{values: loss}, {values: other, x: [0, 1, 5, 9, 10]}],
-    {width: 200, height: 120, margin: 10},
-  );
-  const png = PNG.sync.read(bytes);
-  assert.deepEqual([png.width, png.height], [200, 120]);
-  assert.deepEqual([layout.xMin, layout.xMax, layout.yMin, layout.yMax], [0, 10, 0, 10]);
-  for (let i = 0; i < 11; i++) checkOnLine(png, layout, i, 10 - i, SERIES_COLORS[0]!);
-  checkOnLine(png, layout, 0.5, 2, SERIES_COLORS[1]!);
-  checkOnLine(png, layout, 9.5, 8, SERIES_COLORS[1]!);
-  // Between x=1 and x=9 the second series has a gap: where a joining segment would pass, (3, 3.5), nothing is drawn.
-  checkOnLine(png, layout, 3, 3.5, [255, 255, 255]);
-  assert.deepEqual(pixelAt(png, layout.left, layout.top + 20), [0, 0, 0], 'y axis');
-  assert.deepEqual(pixelAt(png, layout.left + 37, layout.bottom), [0, 0, 0], 'x axis');
-  assert.deepEqual(pixelAt(png, layout.right, layout.bottom + 3), [0, 0, 0], 'x tick');
-  assert.deepEqual(pixelAt(png, 195, 5), [255, 255, 255], 'background');
-
-  const log = renderLinePlot([{values: [1000, 100, 10, 1, 0]}], {logY: true, width: 100, height: 100, lineWidth: 3});
-  assert.deepEqual([log.layout.yMin, log.layout.yMax, log.layout.xMax], [0, 3, 3], 'zero is dropped on a log scale');
-  checkOnLine(PNG.sync.read(log.png), log.layout, 1, 2, SERIES_COLORS[0]!);
-  const dir = await tempDir();
-  await writeFile(join(dir, 'flat.png'), renderLinePlot([{values: [5]}]).png);
-  assert.equal(PNG.sync.read(await readFile(join(dir, 'flat.png'))).width, 480);
-  await rm(dir, {recursive: true});
 });

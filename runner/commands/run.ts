@@ -106,7 +106,11 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const plan = await analyzeOrReport(file, values.set ?? [], io);
   if (plan === undefined) return EXIT.badInput;
 
-  const [{execute}, {RunRecorder, buildSummary}] = await Promise.all([import('../executor.js'), import('../run-record.js')]);
+  const [{execute}, {RunRecorder, buildSummary}, {describeRun}] = await Promise.all([
+    import('../executor.js'),
+    import('../run-record.js'),
+    import('../run-description.js'),
+  ]);
   const idOfKey = new Map<string, string>();
   for (const id of [...plan.order].reverse()) idOfKey.set(plan.nodes.get(id)?.key ?? '', id);
   // Remote events start flowing once execution does; until the logger exists there are none to show.
@@ -165,6 +169,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const summary = buildSummary(
     {pipeline: plan.name, file: plan.file, runId: recorder.runId, startedAt, finishedAt: new Date(), status: result.status},
     result.nodes,
+    describeRun(plan),
   );
   await recorder.finish(summary, values.summary === undefined ? undefined : resolve(io.cwd, values.summary));
   const notPushed = [...(writeThrough?.failed ?? [])];
@@ -176,7 +181,15 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   }
   opened.close();
   const {publishReports} = await import('../publish-reports.js');
-  const reports = await publishReports(plan, store, join(io.cwd, '.distillery', 'reports'));
+  const reports = await publishReports(plan, store, join(io.cwd, '.distillery', 'reports'), {
+    pipeline: plan.name,
+    file: relative(io.cwd, plan.file),
+    runId: recorder.runId,
+    date: startedAt,
+    overrides: plan.overrides ?? [],
+    params: plan.params ?? {},
+    grid: plan.grid ?? {},
+  });
   if (values.json !== true) {
     io.stdout.write(finalSummary(result));
     if (notPushed.length > 0) {
