@@ -142,7 +142,10 @@ describe('executor', () => {
       {id: 'g2', type: 'toy-source', params: {value: 2, log: r.log}, outputs: {out: 'Num'}, gpu: 1},
     ];
     const {events} = await runPlan(r, makePlan(r.module, specs));
-    assert.equal(events.filter((e) => e.type === 'notice').length, 1);
+    const notices = events.flatMap((e) => (e.type === 'notice' ? [e.message] : []));
+    assert.equal(notices.filter((m) => m.startsWith('no GPU found')).length, 1);
+    // The run also says once which backend its keys were planned with.
+    assert.equal(notices.filter((m) => m.startsWith('backend: ')).length, 1);
     const r2 = await rig();
     const {events: gpuEvents} = await runPlan(r2, makePlan(r2.module, specs), {pool: DevicePool.fixed(['3'], 1)});
     const devices = gpuEvents.flatMap((e) => (e.type === 'node-started' ? [e.device] : []));

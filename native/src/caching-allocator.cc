@@ -6,6 +6,7 @@
 #include <malloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <cstdlib>
 
 #include <map>
 #include <mutex>
@@ -123,7 +124,7 @@ class CachingAllocator final : public c10::Allocator {
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return nullptr;
     // Fewer, larger page faults on first touch where transparent huge pages are enabled.
-    madvise(p, size, MADV_HUGEPAGE);
+    if (getenv("DISTILLERY_TORCH_HUGEPAGES") != nullptr) madvise(p, size, MADV_HUGEPAGE);
     return p;
   }
 
