@@ -70,7 +70,9 @@ export async function analyzePipeline(
   const sets = options.sets ?? [];
   const absolute = path.resolve(cwd, file);
   const relative = path.relative(cwd, absolute);
-  const display = relative === '' || relative.startsWith('..') || path.isAbsolute(relative) ? absolute : relative;
+  // Outside the working directory (`../x.yaml`, but not a file named `..yaml` in it): the absolute path reads better.
+  const outside = relative === '..' || relative.startsWith(`..${path.sep}`);
+  const display = relative === '' || outside || path.isAbsolute(relative) ? absolute : relative;
 
   let text: string;
   try {

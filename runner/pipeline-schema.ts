@@ -7,6 +7,19 @@ import type {JsonObject} from '../nodes/api.js';
 /** Node names, grid variables and params: identifiers, so `${grid.x}`, `node.port` and `node[i]` parse unambiguously. */
 export const NAME_PATTERN = '^[A-Za-z][A-Za-z0-9_-]*$';
 
+/**
+ * Pipeline names: the name is a folder name (`.distillery/reports/<name>/`), so it may hold no path separators and
+ * cannot be `.` or `..` (which once made `run` replace the whole `.distillery/` folder).
+ */
+export const PIPELINE_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
+
+/** Longest pipeline name (it becomes a folder name). */
+export const PIPELINE_NAME_MAX = 100;
+
+/** Why names are restricted, for the hint of every invalid pipeline name. */
+export const PIPELINE_NAME_HINT =
+  `the name is the folder of its reports: letters, digits, ".", "_" and "-", starting with a letter or digit, at most ${PIPELINE_NAME_MAX} characters`;
+
 /** The keys a node entry may have (used for did-you-mean on unknown keys). */
 export const NODE_KEYS = ['type', 'description', 'repeat', 'seed', 'in', 'with'] as const;
 
@@ -23,7 +36,12 @@ export const PIPELINE_SCHEMA: JsonObject = {
   additionalProperties: false,
   required: ['nodes'],
   properties: {
-    name: {type: 'string', minLength: 1, description: 'The experiment name (defaults to the file name).'},
+    name: {
+      type: 'string',
+      pattern: PIPELINE_NAME_PATTERN,
+      maxLength: PIPELINE_NAME_MAX,
+      description: 'The experiment name (defaults to the file name); letters, digits, ".", "_" and "-", starting with a letter or digit.',
+    },
     description: {type: 'string'},
     imports: {
       type: 'array',

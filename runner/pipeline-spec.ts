@@ -7,6 +7,7 @@ import type {JsonValue} from '../nodes/api.js';
 import type {Diagnostic} from './diagnostic.js';
 import {errorAt} from './diagnostic.js';
 import type {DataPath, PipelineLocator} from './pipeline-document.js';
+import {PIPELINE_NAME_HINT, PIPELINE_NAME_MAX, PIPELINE_NAME_PATTERN} from './pipeline-schema.js';
 
 /** One reference in `in:`: `node`, `node.port`, `node[*]`, `node[i]`, `node[i].port`. */
 export interface InputRef {
@@ -114,6 +115,16 @@ export function readPipelineSpec(data: unknown, file: string, locator: PipelineL
     : [];
   const devices = root['devices'];
   const gpus = isRecord(devices) && Array.isArray(devices['gpus']) ? (devices['gpus'] as unknown[]).map(String) : undefined;
-  const name = typeof root['name'] === 'string' && root['name'] !== '' ? root['name'] : path.basename(file).replace(/\.ya?ml$/i, '');
+  let name = typeof root['name'] === 'string' && root['name'] !== '' ? root['name'] : undefined;
+  if (name === undefined) {
+    // No name: the file name gives it, and must then be as safe a folder name as a written one.
+    name = path.basename(file).replace(/\.ya?ml$/i, '');
+    if (!new RegExp(PIPELINE_NAME_PATTERN).test(name) || name.length > PIPELINE_NAME_MAX) {
+      diagnostics.push(
+        errorAt('invalid-name', locator.value([]), `the pipeline has no name: and its file name gives ${JSON.stringify(name)}, which cannot be a folder name`,
+          `add a name, e.g. name: experiment (${PIPELINE_NAME_HINT})`),
+      );
+    }
+  }
   return {spec: {name, imports, params: new Map(sortedEntries(root['params'])), grid, gridNames: new Set(sortedEntries(root['grid']).map(([k]) => k)), gpus, nodes}, diagnostics};
 }

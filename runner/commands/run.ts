@@ -142,9 +142,10 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   await recorder.finish(summary, values.summary === undefined ? undefined : resolve(io.cwd, values.summary));
   const {publishReports} = await import('../publish-reports.js');
   const reports = await publishReports(plan, store, join(io.cwd, '.distillery', 'reports'));
+  for (const problem of reports.problems) io.stderr.write(`warning: ${problem}\n`);
   if (values.json !== true) {
     io.stdout.write(finalSummary(result));
-    for (const r of reports) for (const f of r.files) io.stdout.write(`report: ${relative(io.cwd, f)}\n`);
+    for (const r of reports.published) for (const f of r.files) io.stdout.write(`report: ${relative(io.cwd, f)}\n`);
   }
   switch (result.status) {
     case 'ok':

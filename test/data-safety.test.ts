@@ -1,0 +1,147 @@
+/**
+ * Data safety: no command deletes or changes a file it did not create. Every case runs against folders holding user
+ * files: report folders are named one to one and only lose what a publication put there, and a pipeline name cannot
+ * point outside its folder.
+ */
+import {after, describe, it} from 'node:test';
+import assert from 'node:assert/strict';
+import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises';
+import {join} from 'node:path';
+import {Writable} from 'node:stream';
+import {main} from '../runner/cli.js';
+import {folderName, folderNames} from '../runner/publish-reports.js';
+import {makeRig} from './execute-rig.js';
+import {snapshot} from './user-files.js';
+import type {Rig} from './execute-rig.js';
+
+const rigs: Rig[] = [];
+after(async () => {
+  await Promise.all(rigs.map((r) => r.cleanup()));
+});
+
+async function rig(): Promise<Rig> {
+  const r = await makeRig();
+  rigs.push(r);
+  return r;
+}
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI in this process with the rig as working directory. */
+async function cli(r: Rig, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Outcome> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const code = await main(args, {stdout, stderr, cwd: r.dir, env: {...process.env, DISTILLERY_CACHE: '', DISTILLERY_BACKEND: 'cpu', ...env}});
+  return {code, stdout: stdout.text, stderr: stderr.text};
+}
+
+/** A two-node pipeline of toy nodes (a source and a consumer of it). */
+function pipeline(r: Rig, name?: string): string {
+  return `${name === undefined ? '' : `name: ${JSON.stringify(name)}\n`}imports: [./toy-nodes.mjs]
+nodes:
+  src: {type: toy-source, with: {value: 3, log: ${JSON.stringify(r.log)}}}
+  rep: {type: toy-report, in: {a: src}}
+`;
+}
+
+describe('pipeline names cannot reach outside their folder', () => {
+  for (const name of ['..', '.', '../x', 'a/b', '.hidden', '']) {
+    it(`name: ${JSON.stringify(name)} is a located error, and run leaves .distillery/ intact`, async () => {
+      const r = await rig();
+      await writeFile(join(r.dir, 'p.yaml'), pipeline(r, name));
+      await mkdir(join(r.dir, '.distillery', 'reports', 'other'), {recursive: true});
+      await writeFile(join(r.dir, '.distillery', 'reports', 'other', 'page.md'), 'keep');
+      await writeFile(join(r.dir, '.distillery', 'mine.txt'), 'keep');
+      const before = await snapshot(join(r.dir, '.distillery'));
+      const result = await cli(r, ['run', 'p.yaml']);
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, /^error: p\.yaml:1:7 the pipeline name .* cannot be a folder name\n/);
+      assert.match(result.stderr, /hint: the name is the folder of its reports/);
+      assert.deepEqual(await snapshot(join(r.dir, '.distillery')), before);
+      assert.deepEqual(await r.computed(), []);
+    });
+  }
+
+  it('a file name that makes no folder name (..yaml) needs a name:', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, '..yaml'), pipeline(r));
+    const result = await cli(r, ['validate', '..yaml']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /error: \.\.yaml:1:1 the pipeline has no name: and its file name gives "\.", which cannot be a folder name/);
+  });
+});
+
+describe('report folders', () => {
+  it('folder names are one to one: ids differing in characters a file name cannot hold get different folders', () => {
+    const ids = ['r{x="a/b"}', 'r{x="a:b"}', 'r{x="a b"}', 'r{x="a_b"}', 'r{x="a%2Fb"}', 'r{x="a\\\\b"}'];
+    const names = ids.map(folderName);
+    assert.equal(new Set(names).size, ids.length, names.join(' '));
+    for (const name of names) assert.match(name, /^[A-Za-z0-9._=,{}[\]%-]+$/);
+    assert.equal(folderName('report{T=1,alpha=0.3}'), 'report{T=1,alpha=0.3}');
+    assert.equal(folderName('expert[2]'), 'expert[2]');
+    // Names equal but for case would share a folder on macOS and Windows.
+    const folded = [...folderNames(['r{x="A"}', 'r{x="a"}', 'R{x="a"}']).values()].map((n) => n.toLowerCase());
+    assert.equal(new Set(folded).size, 3);
+    // Very long ids stay within file-name limits and still differ.
+    const long = [`r{x="${'y'.repeat(300)}1"}`, `r{x="${'y'.repeat(300)}2"}`].map(folderName);
+    assert.ok(long.every((n) => n.length <= 120));
+    assert.notEqual(long[0], long[1]);
+  });
+
+  it('three report instances whose old folder names collided are all published, each with its own content', async () => {
+    const r = await rig();
+    await writeFile(
+      join(r.dir, 'p.yaml'),
+      `name: toy
+imports: [./toy-nodes.mjs]
+grid: {x: ["a/b", "a:b", "a b"]}
+nodes:
+  src: {type: toy-source, with: {value: "\${grid.x}"}}
+  rep: {type: toy-report, in: {a: src}}
+`,
+    );
+    const result = await cli(r, ['run', 'p.yaml']);
+    assert.equal(result.code, 0, result.stderr);
+    const base = join(r.dir, '.distillery', 'reports', 'toy');
+    const folders = (await readdir(base)).sort();
+    assert.equal(folders.length, 3);
+    const pages = await Promise.all(folders.map((f) => readFile(join(base, f, 'page.md'), 'utf8')));
+    assert.deepEqual(pages.sort(), ['# value a b\n', '# value a/b\n', '# value a:b\n']);
+    assert.equal((result.stdout.match(/^report: /gm) ?? []).length, 3);
+  });
+
+  it('a new publication removes only what the last one wrote; a folder distillery did not write is left alone', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipeline(r, 'toy'));
+    const first = await cli(r, ['run', 'p.yaml']);
+    assert.equal(first.code, 0, first.stderr);
+    const dir = join(r.dir, '.distillery', 'reports', 'toy');
+    await writeFile(join(dir, 'my-notes.md'), 'mine');
+    const again = await cli(r, ['run', 'p.yaml', '--set', 'nodes.src.with.value=4']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(await readFile(join(dir, 'page.md'), 'utf8'), '# value 4\n');
+    assert.equal(await readFile(join(dir, 'my-notes.md'), 'utf8'), 'mine');
+    // A folder of the same name that a person made: not published into, not touched, and said so.
+    await writeFile(join(r.dir, 'q.yaml'), pipeline(r, 'theirs'));
+    const theirs = join(r.dir, '.distillery', 'reports', 'theirs');
+    await mkdir(theirs, {recursive: true});
+    await writeFile(join(theirs, 'page.md'), 'their page');
+    const before = await snapshot(theirs);
+    const other = await cli(r, ['run', 'q.yaml']);
+    assert.equal(other.code, 0, other.stderr);
+    assert.match(other.stderr, /warning: report of rep not published: .*theirs exists and was not written by distillery/);
+    assert.deepEqual(await snapshot(theirs), before);
+  });
+});
