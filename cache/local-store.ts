@@ -2,12 +2,17 @@
  * The cache on a local (or shared network) file system.
  *
  * Layout under the root:
+ *   `CACHEDIR.TAG`, `distillery-cache.json`  the marker (see cache-marker.ts): no marker, no cleaning
  *   `<key[0:2]>/<key>/`  an entry: artifact files, `manifest.json`, and `.used` (its mtime is the last hit, for LRU)
  *   `tmp/<host>.<pid>.<rand>/`  staging folders and entries on their way out; the name says who owns them
  *   `locks/<key>.lock`  per-key locks (see key-lock.ts)
  * An entry only appears by renaming a complete staging folder (manifest written last) into place, so a crash or
  * `kill -9` at any moment leaves either no entry or a whole one; the leftovers live in `tmp/`, which is never read as
  * an entry and is cleaned when its owner is dead.
+ *
+ * What may be removed is decided by name as well as by the marker: only entry folders (`<key[0:2]>/<key>`), temp
+ * folders and lock files named in this store's own patterns. Any other file, even inside a marked cache,
+ * is left alone.
  */
 import {hostname} from 'node:os';
 import {join, relative, sep} from 'node:path';
@@ -31,21 +36,39 @@ import type {Manifest, ManifestFile} from './manifest.js';
 import {hashFile} from './content-hash.js';
 import {acquireLock, isPidAlive, tryLock} from './key-lock.js';
 import type {HeldLock, LockOptions} from './key-lock.js';
+import {CacheFolderError, inspectCacheFolder, writeMarker} from './cache-marker.js';
+import type {CacheFolderProblem} from './cache-marker.js';
+
+export {CacheFolderError} from './cache-marker.js';
 
 /** Marker whose mtime records the last use of an entry. */
 const USED_FILE = '.used';
 const TMP_DIR = 'tmp';
 const LOCK_DIR = 'locks';
+/** The name of a temp folder this store makes: `<host tag>.<pid>.<12 hex>`. */
+const TMP_NAME = /^([A-Za-z0-9-]+)\.(\d+)\.[0-9a-f]{12}$/;
 /** Temp folders of other hosts (whose pids we cannot check) are abandoned after this long. */
 const STRAY_AGE_MS = 24 * 3600_000;
 
 const HOST_TAG = hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
 const KEY_PATTERN = /^[0-9a-z][0-9a-z_-]{2,127}$/i;
 
+/**
+ * `read`: for commands that only look (`cache ls`, `plan`, `results`, `export`): nothing is created, cleaned or
+ * removed, and a missing folder reads as an empty cache. `write`: for commands that compute or collect; the folder is
+ * created (with its marker) if it is new or empty.
+ */
+export type OpenMode = 'read' | 'write';
+
 /** Options of a local store. */
 export interface LocalStoreOptions {
   readonly lock?: Omit<LockOptions, 'signal'>;
+  /** Default `write`. */
+  readonly mode?: OpenMode;
 }
+
+/** The outcome of `LocalStore.tryOpen`. */
+export type OpenResult = {readonly ok: true; readonly store: LocalStore} | {readonly ok: false; readonly problem: CacheFolderProblem};
 
 function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException).code;
@@ -70,13 +93,53 @@ export class LocalStore implements CacheStore {
     this.#options = options;
   }
 
-  /** Opens (creating if needed) the store at `root`, cleaning temp folders whose owners are dead. */
-  static async open(root: string, options: LocalStoreOptions = {}): Promise<LocalStore> {
-    await mkdir(join(root, TMP_DIR), {recursive: true});
-    await mkdir(join(root, LOCK_DIR), {recursive: true});
+  /**
+   * Opens the store at `root`. In `write` mode (the default) a missing or empty folder becomes a cache, and temp
+   * folders of dead owners are cleaned. A folder that is not a cache is refused (nothing in it is touched).
+   */
+  static async tryOpen(root: string, options: LocalStoreOptions = {}): Promise<OpenResult> {
+    const state = await inspectCacheFolder(root);
+    const writable = (options.mode ?? 'write') === 'write';
+    switch (state.kind) {
+      case 'refused':
+        return {ok: false, problem: state.problem};
+      case 'missing':
+      case 'new':
+      case 'legacy':
+        // Read mode creates nothing: a missing folder is an empty cache, and an unmarked one is only read.
+        if (writable) {
+          await mkdir(root, {recursive: true});
+          await writeMarker(root);
+        }
+        break;
+      case 'marked':
+        break;
+      default: {
+        const never: never = state;
+        throw new Error(`Internal error: unknown cache folder state ${JSON.stringify(never)}`);
+      }
+    }
     const store = new LocalStore(root, options);
-    await store.#cleanStrays(false);
-    return store;
+    if (writable) {
+      for (const dir of [TMP_DIR, LOCK_DIR]) await mkdir(join(root, dir), {recursive: true});
+      await store.#cleanStrays(false);
+    }
+    return {ok: true, store};
+  }
+
+  /** Like `tryOpen`, but throws a {@link CacheFolderError} for a refused folder (library use and tests). */
+  static async open(root: string, options: LocalStoreOptions = {}): Promise<LocalStore> {
+    const opened = await LocalStore.tryOpen(root, options);
+    if (!opened.ok) throw new CacheFolderError(opened.problem);
+    return opened.store;
+  }
+
+  get #writable(): boolean {
+    return (this.#options.mode ?? 'write') === 'write';
+  }
+
+  #mustWrite(what: string): void {
+    if (!this.#writable) throw new Error(`Internal error: ${what} on a cache opened read-only`);
   }
 
   #entryDir(key: string): string {
@@ -143,10 +206,10 @@ export class LocalStore implements CacheStore {
     }
     const reason = typeof manifest === 'string' ? manifest : this.#checkSizesSync(dir, manifest.files);
     if (reason !== undefined || typeof manifest === 'string') {
-      await this.remove(key);
+      if (this.#writable) await this.remove(key);
       return {status: 'corrupt', reason: reason ?? 'bad manifest'};
     }
-    if (options.touch !== false) {
+    if (options.touch !== false && this.#writable) {
       const now = new Date();
       try {
         utimesSync(join(dir, USED_FILE), now, now);
@@ -168,6 +231,7 @@ export class LocalStore implements CacheStore {
   }
 
   async stage(key: string): Promise<Staging> {
+    this.#mustWrite('stage');
     const final = this.#entryDir(key);
     const dir = await this.#newTempDir();
     const store = this;
@@ -221,20 +285,29 @@ export class LocalStore implements CacheStore {
   }
 
   lock(key: string, signal?: AbortSignal): Promise<HeldLock> {
+    this.#mustWrite('lock');
     return acquireLock(this.#lockPath(key), {...this.#options.lock, ...(signal === undefined ? {} : {signal})});
   }
 
   tryLock(key: string): Promise<HeldLock | undefined> {
+    this.#mustWrite('tryLock');
     return tryLock(this.#lockPath(key), this.#options.lock);
   }
 
-  /** Entry folders present, as [key, dir]. */
+  /** Entry folders present, as [key, dir]: only `<key[0:2]>/<key>` names; anything else is not the store's. */
   async #entryDirs(): Promise<Array<[string, string]>> {
     const result: Array<[string, string]> = [];
-    for (const shard of await readdir(this.location)) {
+    const shards = await readdir(this.location).catch((error: unknown) => {
+      // A read-only view of a cache that does not exist yet is empty.
+      if (errno(error) === 'ENOENT') return [] as string[];
+      throw error;
+    });
+    for (const shard of shards) {
       if (!/^[0-9a-z]{2}$/i.test(shard)) continue;
       const names = await readdir(join(this.location, shard)).catch(() => [] as string[]);
-      for (const name of names) if (KEY_PATTERN.test(name)) result.push([name, join(this.location, shard, name)]);
+      for (const name of names) {
+        if (KEY_PATTERN.test(name) && name.slice(0, 2) === shard) result.push([name, join(this.location, shard, name)]);
+      }
     }
     return result.sort((a, b) => a[0].localeCompare(b[0]));
   }
@@ -261,6 +334,7 @@ export class LocalStore implements CacheStore {
   }
 
   async verify(options: {readonly repair?: boolean} = {}): Promise<VerifyReport> {
+    if (options.repair === true) this.#mustWrite('verify --repair');
     const problems: VerifyProblem[] = [];
     const entries = await this.#entryDirs();
     for (const [key, dir] of entries) {
@@ -283,6 +357,7 @@ export class LocalStore implements CacheStore {
   }
 
   async remove(key: string): Promise<boolean> {
+    this.#mustWrite('remove');
     const dir = this.#entryDir(key);
     const trash = join(this.location, TMP_DIR, `${HOST_TAG}.${process.pid}.${randomBytes(6).toString('hex')}`);
     try {
@@ -297,13 +372,16 @@ export class LocalStore implements CacheStore {
 
   /**
    * Removes temp folders and lock files whose owner is dead (or, for another host, that are older than a day).
-   * `locks` also sweeps lock files (only gc does: on open, a waiter's own stale-check handles them).
+   * `locks` also sweeps lock files (only gc does: on open, a waiter's own stale-check handles them). Only names in
+   * the store's own patterns are considered; anything else in `tmp/` or `locks/` is not ours and stays.
    */
   async #cleanStrays(locks: boolean): Promise<number> {
     let removed = 0;
     const tmp = join(this.location, TMP_DIR);
     for (const name of await readdir(tmp).catch(() => [] as string[])) {
-      const [host, pid] = name.split('.');
+      const match = TMP_NAME.exec(name);
+      if (match === null) continue;
+      const [, host, pid] = match;
       const dead =
         host === HOST_TAG
           ? !isPidAlive(Number(pid))
@@ -330,6 +408,7 @@ export class LocalStore implements CacheStore {
   }
 
   async gc(options: GcOptions): Promise<GcReport> {
+    this.#mustWrite('gc');
     const strayRemoved = await this.#cleanStrays(true);
     const entries = await this.list();
     let total = entries.reduce((sum, e) => sum + e.size, 0);

@@ -3,6 +3,7 @@
  */
 import type {Command, CommandIO} from './commands/command.js';
 import {EXIT} from './commands/command.js';
+import {CacheFolderError} from '../cache/cache-marker.js';
 
 /** Sub-command name -> module loader. */
 const COMMANDS: Readonly<Record<string, () => Promise<{default: Command}>>> = {
@@ -47,5 +48,14 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
     io.stdout.write(command.help.endsWith('\n') ? command.help : command.help + '\n');
     return EXIT.ok;
   }
-  return command.run(rest, io);
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    // A cache folder refused for safety is bad input (a wrong --cache-dir), not a crash.
+    if (error instanceof CacheFolderError) {
+      io.stderr.write(`distillery ${name}: error: ${error.problem.message}\n  hint: ${error.problem.hint}\n`);
+      return EXIT.badInput;
+    }
+    throw error;
+  }
 }

@@ -116,6 +116,23 @@ describe('LocalStore on disk', () => {
     assert.equal(await readFile(log, 'utf8'), 'computed\n');
   });
 
+  it('a store opened read-only creates nothing, removes nothing and refuses to write', async () => {
+    const dir = await tempDir();
+    const missing = await LocalStore.open(join(dir, 'missing'), {mode: 'read'});
+    assert.deepEqual(await missing.list(), []);
+    assert.deepEqual(await missing.get(testKey('x')), {status: 'miss'});
+    assert.deepEqual(await readdir(dir), []);
+    const root = join(dir, 'cache');
+    const key = testKey('ro');
+    const entry = await put(await LocalStore.open(root), key, 'v', 10);
+    await writeFile(join(entry, 'blob.bin'), 'short');
+    const reader = await LocalStore.open(root, {mode: 'read'});
+    assert.equal((await reader.get(key)).status, 'corrupt');
+    assert.equal((await reader.get(key)).status, 'corrupt', 'a reader reports damage but does not remove the entry');
+    await assert.rejects(reader.stage(key), /read-only/);
+    await assert.rejects(reader.gc({}), /read-only/);
+  });
+
   it('parses and formats byte sizes', () => {
     assert.equal(parseByteSize('10G'), 10 * 1024 ** 3);
     assert.equal(parseByteSize('1.5k'), 1536);

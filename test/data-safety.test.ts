@@ -1,18 +1,23 @@
 /**
  * Data safety: no command deletes or changes a file it did not create. Every case runs against folders holding user
- * files: report folders are named one to one and only lose what a publication put there, and a pipeline name cannot
- * point outside its folder.
+ * files next to (or instead of) the cache: a cache folder must carry its marker before anything in it is cleaned,
+ * report folders are named one to one and only lose what a publication put there, a pipeline name cannot point
+ * outside its folder.
  */
 import {after, describe, it} from 'node:test';
 import assert from 'node:assert/strict';
-import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises';
+import {mkdir, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises';
+import {hostname} from 'node:os';
 import {join} from 'node:path';
 import {Writable} from 'node:stream';
 import {main} from '../runner/cli.js';
+import {LocalStore} from '../cache/local-store.js';
+import {CACHEDIR_TAG, VERSION_FILE} from '../cache/cache-marker.js';
 import {folderName, folderNames} from '../runner/publish-reports.js';
 import {makeRig} from './execute-rig.js';
-import {snapshot} from './user-files.js';
 import type {Rig} from './execute-rig.js';
+import {snapshot, writeUserFiles} from './user-files.js';
+import {put, testKey} from './cache-conformance.js';
 
 const rigs: Rig[] = [];
 after(async () => {
@@ -55,6 +60,131 @@ nodes:
   rep: {type: toy-report, in: {a: src}}
 `;
 }
+
+describe('a folder that is not a cache is never changed', () => {
+  const commands: ReadonlyArray<readonly string[]> = [
+    ['run', 'p.yaml'],
+    ['cache', 'ls'],
+    ['cache', 'verify'],
+    ['cache', 'verify', '--repair'],
+    ['cache', 'gc', '--max-size', '0'],
+    ['cache', 'gc', 'p.yaml'],
+    ['plan', 'p.yaml'],
+  ];
+  for (const args of commands) {
+    it(`distillery ${args.join(' ')} --cache-dir <a folder of user files>: exit 2, nothing touched`, async () => {
+      const r = await rig();
+      await writeFile(join(r.dir, 'p.yaml'), pipeline(r));
+      const home = join(r.dir, 'home');
+      await mkdir(home);
+      await writeUserFiles(home);
+      const before = await snapshot(home);
+      const result = await cli(r, [...args, '--cache-dir', 'home']);
+      assert.equal(result.code, 2, result.stdout + result.stderr);
+      assert.match(result.stderr, /home is not a distillery cache \(it has no CACHEDIR\.TAG and distillery-cache\.json\) and is not empty/);
+      assert.match(result.stderr, /hint: point --cache-dir/);
+      assert.doesNotMatch(result.stderr, /\n\s+at /);
+      assert.deepEqual(await snapshot(home), before);
+    });
+  }
+
+  it('DISTILLERY_CACHE pointing at user files is refused the same way', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipeline(r));
+    const home = join(r.dir, 'home');
+    await mkdir(home);
+    await writeUserFiles(home);
+    const before = await snapshot(home);
+    const result = await cli(r, ['run', 'p.yaml'], {DISTILLERY_CACHE: home});
+    assert.equal(result.code, 2);
+    assert.deepEqual(await snapshot(home), before);
+    assert.deepEqual(await r.computed(), []);
+  });
+
+  it('a cache location that is a file: exit 2 with a message, the file unchanged', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipeline(r));
+    await writeFile(join(r.dir, 'cachefile'), 'mine');
+    for (const args of [['run', 'p.yaml'], ['cache', 'ls'], ['cache', 'gc']]) {
+      const result = await cli(r, [...args, '--cache-dir', 'cachefile']);
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, /cachefile is a file, not a folder/);
+    }
+    assert.equal(await readFile(join(r.dir, 'cachefile'), 'utf8'), 'mine');
+  });
+
+  it('a cache of an unknown format version is refused', async () => {
+    const r = await rig();
+    const root = join(r.dir, 'c');
+    await LocalStore.open(root);
+    await writeFile(join(root, VERSION_FILE), '{"format": 2}\n');
+    const result = await cli(r, ['cache', 'gc', '--cache-dir', 'c']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /has format 2; this distillery reads format 1/);
+  });
+});
+
+describe('creating and adopting caches', () => {
+  it('a new or empty folder becomes a marked cache; reading a missing one creates nothing', async () => {
+    const r = await rig();
+    const ls = await cli(r, ['cache', 'ls', '--cache-dir', 'nothing-here']);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /^0 entries/);
+    await assert.rejects(stat(join(r.dir, 'nothing-here')), {code: 'ENOENT'});
+    await mkdir(join(r.dir, 'empty'));
+    await writeFile(join(r.dir, 'p.yaml'), pipeline(r));
+    for (const dir of ['empty', 'new/deeper']) {
+      const result = await cli(r, ['run', 'p.yaml', '--cache-dir', dir]);
+      assert.equal(result.code, 0, result.stderr);
+      const tag = await readFile(join(r.dir, dir, CACHEDIR_TAG), 'utf8');
+      // The Cache Directory Tagging spec: the file starts with exactly this signature.
+      assert.ok(tag.startsWith('Signature: 8a477f597d28d172789f06886806bc55'));
+      assert.deepEqual(JSON.parse(await readFile(join(r.dir, dir, VERSION_FILE), 'utf8')), {format: 1});
+    }
+  });
+
+  it('a cache made before the marker existed is read as it is and marked by the first command that writes', async () => {
+    const r = await rig();
+    const root = join(r.dir, 'old');
+    const store = await LocalStore.open(root);
+    await put(store, testKey('legacy'), 'kept', 10);
+    await rm(join(root, CACHEDIR_TAG));
+    await rm(join(root, VERSION_FILE));
+    const ls = await cli(r, ['cache', 'ls', '--cache-dir', 'old']);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /1 entries/);
+    await assert.rejects(stat(join(root, CACHEDIR_TAG)), {code: 'ENOENT'});
+    const gc = await cli(r, ['cache', 'gc', '--cache-dir', 'old']);
+    assert.equal(gc.code, 0, gc.stderr);
+    await stat(join(root, CACHEDIR_TAG));
+    assert.equal((await (await LocalStore.open(root)).get(testKey('legacy'))).status, 'hit');
+  });
+
+  it('inside a marked cache, only paths in the store\'s own patterns are removed', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipeline(r));
+    const root = join(r.dir, 'c');
+    const store = await LocalStore.open(root);
+    // User files with names that are not the store's: at the top, in tmp/ and locks/, and in a shard folder.
+    const mine = ['notes.md', 'tmp/draft.txt', 'tmp/host.1.abc/old.txt', 'locks/readme.txt', 'ab/not-an-entry/x.txt', 'ab/cd00000000000000/y.txt'];
+    for (const path of mine) {
+      await mkdir(join(root, path, '..'), {recursive: true});
+      await writeFile(join(root, path), path);
+    }
+    // A staging folder of a dead process, named as the store names them: this one is cleaned.
+    const hostTag = hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
+    const dead = join(root, 'tmp', `${hostTag}.999999999.0123456789ab`);
+    await mkdir(dead);
+    await put(store, testKey('entry'), 'e', 5);
+    for (const args of [['run', 'p.yaml'], ['cache', 'verify', '--repair'], ['cache', 'gc', '--max-size', '0']]) {
+      const result = await cli(r, [...args, '--cache-dir', 'c']);
+      assert.ok(result.code === 0, `${args.join(' ')}: ${result.stderr}`);
+    }
+    for (const path of mine) assert.equal(await readFile(join(root, path), 'utf8'), path);
+    await assert.rejects(stat(dead), {code: 'ENOENT'});
+    assert.deepEqual(await (await LocalStore.open(root)).list(), []);
+  });
+});
 
 describe('pipeline names cannot reach outside their folder', () => {
   for (const name of ['..', '.', '../x', 'a/b', '.hidden', '']) {

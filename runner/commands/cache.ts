@@ -58,7 +58,9 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   if (values['max-size'] !== undefined && maxBytes === undefined) return bad(`--max-size: cannot read '${values['max-size']}' as a size`);
 
   const {LocalStore} = await import('../../cache/local-store.js');
-  const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd));
+  // Only gc and verify --repair change the cache; ls and verify must work on a cache they may not write to.
+  const mode = sub === 'gc' || (sub === 'verify' && values.repair === true) ? 'write' : 'read';
+  const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd), {mode});
   switch (sub) {
     case 'ls': {
       const now = Date.now();

@@ -79,7 +79,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   }
 
   const {LocalStore} = await import('../../cache/local-store.js');
-  const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd));
+  const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd), {mode: 'read'});
   const found = await store.get(node.key, {touch: false});
   if (found.status !== 'hit') {
     return fail(`'${instance}' is not computed yet (key ${node.key}${found.status === 'corrupt' ? `: ${found.reason}` : ''}); run \`distillery run ${fileArg}\` first`);

@@ -1,5 +1,4 @@
 /** `distillery plan FILE`: what a run would do: each instance cached or to run, and with --explain, why. */
-import {existsSync} from 'node:fs';
 import type {Command, CommandIO} from './command.js';
 import {EXIT} from './command.js';
 import {analyzeOrReport} from './analyze-or-report.js';
@@ -22,13 +21,12 @@ Exit codes: 0 ok, 2 bad input.
 `;
 
 /**
- * A cache lookup that never creates a cache: with no cache folder yet, everything is a miss; otherwise the store
- * answers (without touching entries' access times, so planning does not affect garbage collection).
+ * A cache lookup that changes nothing: the store is opened read-only (a missing folder is an empty cache), and
+ * lookups do not touch entries' access times, so planning does not affect garbage collection.
  */
 async function cacheLookup(dir: string): Promise<(key: string) => Promise<boolean>> {
-  if (!existsSync(dir)) return async () => false;
   const {LocalStore} = await import('../../cache/local-store.js');
-  const store = await LocalStore.open(dir);
+  const store = await LocalStore.open(dir, {mode: 'read'});
   return async (key) => (await store.get(key, {touch: false})).status === 'hit';
 }
 

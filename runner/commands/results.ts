@@ -120,7 +120,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const plan = await analyzeOrReport(resolve(io.cwd, positionals[0] ?? ''), values.set ?? [], io);
   if (plan === undefined) return EXIT.badInput;
   const {LocalStore} = await import('../../cache/local-store.js');
-  const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd));
+  const store = await LocalStore.open(resolveCacheDir(values['cache-dir'], io.env, io.cwd), {mode: 'read'});
   io.stdout.write(renderResults(await collectResults(plan, store), format));
   return EXIT.ok;
 }
