@@ -5,13 +5,14 @@
  *   `CACHEDIR.TAG`, `distillery-cache.json`  the marker (see cache-marker.ts): no marker, no cleaning
  *   `<key[0:2]>/<key>/`  an entry: artifact files, `manifest.json`, and `.used` (its mtime is the last hit, for LRU)
  *   `tmp/<host>.<pid>.<rand>/`  staging folders and entries on their way out; the name says who owns them
- *   `locks/<key>.lock`  per-key locks (see key-lock.ts)
+ *   `locks/<key>.lock`  per-key locks (see key-lock.ts); `locks/gc.lock` serialises gc with new leases
+ *   `leases/<host>.<pid>.<rand>.json`  the keys each running run reads (see run-lease.ts)
  * An entry only appears by renaming a complete staging folder (manifest written last) into place, so a crash or
  * `kill -9` at any moment leaves either no entry or a whole one; the leftovers live in `tmp/`, which is never read as
  * an entry and is cleaned when its owner is dead.
  *
  * What may be removed is decided by name as well as by the marker: only entry folders (`<key[0:2]>/<key>`), temp
- * folders and lock files named in this store's own patterns. Any other file, even inside a marked cache,
+ * folders and lock and lease files named in this store's own patterns. Any other file, even inside a marked cache,
  * is left alone.
  */
 import {hostname} from 'node:os';
@@ -38,6 +39,8 @@ import {acquireLock, isPidAlive, tryLock} from './key-lock.js';
 import type {HeldLock, LockOptions} from './key-lock.js';
 import {CacheFolderError, inspectCacheFolder, writeMarker} from './cache-marker.js';
 import type {CacheFolderProblem} from './cache-marker.js';
+import {LEASE_DIR, readLeases, writeLease} from './run-lease.js';
+import type {HeldLease} from './run-lease.js';
 
 export {CacheFolderError} from './cache-marker.js';
 
@@ -45,6 +48,8 @@ export {CacheFolderError} from './cache-marker.js';
 const USED_FILE = '.used';
 const TMP_DIR = 'tmp';
 const LOCK_DIR = 'locks';
+/** Held by gc while it chooses and moves entries out, and by a run while it writes its lease. */
+const GC_LOCK = 'gc.lock';
 /** The name of a temp folder this store makes: `<host tag>.<pid>.<12 hex>`. */
 const TMP_NAME = /^([A-Za-z0-9-]+)\.(\d+)\.[0-9a-f]{12}$/;
 /** Temp folders of other hosts (whose pids we cannot check) are abandoned after this long. */
@@ -121,7 +126,7 @@ export class LocalStore implements CacheStore {
     }
     const store = new LocalStore(root, options);
     if (writable) {
-      for (const dir of [TMP_DIR, LOCK_DIR]) await mkdir(join(root, dir), {recursive: true});
+      for (const dir of [TMP_DIR, LOCK_DIR, LEASE_DIR]) await mkdir(join(root, dir), {recursive: true});
       await store.#cleanStrays(false);
     }
     return {ok: true, store};
@@ -357,17 +362,47 @@ export class LocalStore implements CacheStore {
   }
 
   async remove(key: string): Promise<boolean> {
+    const trash = await this.#moveOut(key);
+    if (trash === undefined) return false;
+    await rm(trash, {recursive: true, force: true});
+    return true;
+  }
+
+  /** Renames an entry into one of our temp folders (it stops being a hit at once); its new path, or undefined. */
+  async #moveOut(key: string): Promise<string | undefined> {
     this.#mustWrite('remove');
     const dir = this.#entryDir(key);
     const trash = join(this.location, TMP_DIR, `${HOST_TAG}.${process.pid}.${randomBytes(6).toString('hex')}`);
     try {
       await rename(dir, trash);
     } catch (error) {
-      if (errno(error) === 'ENOENT') return false;
+      if (errno(error) === 'ENOENT') return undefined;
       throw error;
     }
-    await rm(trash, {recursive: true, force: true});
-    return true;
+    return trash;
+  }
+
+  /**
+   * Registers a run that will read `keys`: `gc` keeps them until the lease is released. Waits while a gc is choosing
+   * what to remove (`onWait` is told once, so the caller can say why it waits).
+   */
+  async lease(keys: readonly string[], options: {readonly onWait?: () => void; readonly signal?: AbortSignal} = {}): Promise<HeldLease> {
+    this.#mustWrite('lease');
+    const gate = await this.#gcLock(options);
+    try {
+      const name = `${HOST_TAG}.${process.pid}.${randomBytes(6).toString('hex')}.json`;
+      return await writeLease(join(this.location, LEASE_DIR), name, keys);
+    } finally {
+      await gate.release();
+    }
+  }
+
+  async #gcLock(options: {readonly onWait?: () => void; readonly signal?: AbortSignal}): Promise<HeldLock> {
+    const path = join(this.location, LOCK_DIR, GC_LOCK);
+    const now = await tryLock(path, this.#options.lock);
+    if (now !== undefined) return now;
+    options.onWait?.();
+    return acquireLock(path, {...this.#options.lock, ...(options.signal === undefined ? {} : {signal: options.signal})});
   }
 
   /**
@@ -409,23 +444,46 @@ export class LocalStore implements CacheStore {
 
   async gc(options: GcOptions): Promise<GcReport> {
     this.#mustWrite('gc');
-    const strayRemoved = await this.#cleanStrays(true);
-    const entries = await this.list();
-    let total = entries.reduce((sum, e) => sum + e.size, 0);
-    const keep = options.keep;
-    const candidates = entries
-      .filter((e) => keep === undefined || !keep.has(e.key))
-      .sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
+    let strayRemoved = await this.#cleanStrays(true);
     const removed: string[] = [];
+    const trash: string[] = [];
     let freedBytes = 0;
-    for (const entry of candidates) {
-      if (options.maxBytes !== undefined ? total <= options.maxBytes : keep === undefined) break;
-      if (await this.remove(entry.key)) {
-        removed.push(entry.key);
-        freedBytes += entry.size;
-        total -= entry.size;
+    let total = 0;
+    let leasedKept = 0;
+    // Under the gc lock no run can register new reads: the leases read here are all there are until the chosen
+    // entries have been moved out (renames, so the lock is held briefly even for big entries).
+    const gate = await this.#gcLock({});
+    try {
+      const leaseDir = join(this.location, LEASE_DIR);
+      const leases = await readLeases(leaseDir);
+      for (const name of leases.dead) {
+        await rm(join(leaseDir, name), {force: true});
+        strayRemoved++;
       }
+      const entries = await this.list();
+      total = entries.reduce((sum, e) => sum + e.size, 0);
+      const keep = options.keep;
+      const candidates = entries
+        .filter((e) => keep === undefined || !keep.has(e.key))
+        .sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
+      for (const entry of candidates) {
+        if (options.maxBytes !== undefined ? total <= options.maxBytes : keep === undefined) break;
+        if (leases.keys.has(entry.key)) {
+          leasedKept++;
+          continue;
+        }
+        const moved = await this.#moveOut(entry.key);
+        if (moved !== undefined) {
+          trash.push(moved);
+          removed.push(entry.key);
+          freedBytes += entry.size;
+          total -= entry.size;
+        }
+      }
+    } finally {
+      await gate.release();
     }
-    return {removed, freedBytes, remainingBytes: total, strayRemoved};
+    for (const dir of trash) await rm(dir, {recursive: true, force: true});
+    return {removed, freedBytes, remainingBytes: total, strayRemoved, leasedKept};
   }
 }

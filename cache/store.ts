@@ -4,8 +4,10 @@
  */
 import type {HeldLock} from './key-lock.js';
 import type {Manifest, ManifestOutput, Producer, Timings} from './manifest.js';
+import type {HeldLease} from './run-lease.js';
 
 export type {HeldLock} from './key-lock.js';
+export type {HeldLease} from './run-lease.js';
 
 /** A valid entry: its folder (a local path, read-only by convention) and its manifest. */
 export interface CacheEntry {
@@ -78,8 +80,10 @@ export interface GcReport {
   readonly removed: readonly string[];
   readonly freedBytes: number;
   readonly remainingBytes: number;
-  /** Abandoned temp folders and dead locks cleaned. */
+  /** Abandoned temp folders, dead locks and dead runs' leases cleaned. */
   readonly strayRemoved: number;
+  /** Entries that would have been removed but were kept because a running run reads them. */
+  readonly leasedKept: number;
 }
 
 /** A content-addressed store of node outputs. */
@@ -100,6 +104,12 @@ export interface CacheStore {
   verify(options?: {readonly repair?: boolean}): Promise<VerifyReport>;
   /** Removes one entry (atomically: it stops being a hit before its files go). */
   remove(key: string): Promise<boolean>;
-  /** Garbage collection. */
+  /** Garbage collection. Entries leased by running runs are never removed. */
   gc(options: GcOptions): Promise<GcReport>;
+  /**
+   * Registers a run that will read `keys`, so that `gc` keeps them until the lease is released. Optional: a store
+   * that never collects (a read-only remote) has nothing to protect. `onWait` is called once when the lease has to
+   * wait for a collection in progress.
+   */
+  lease?(keys: readonly string[], options?: {readonly onWait?: () => void; readonly signal?: AbortSignal}): Promise<HeldLease>;
 }

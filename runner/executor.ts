@@ -8,7 +8,7 @@
  */
 import {hostname} from 'node:os';
 import {setMaxListeners} from 'node:events';
-import type {CacheEntry, CacheStore, HeldLock} from '../cache/store.js';
+import type {CacheEntry, CacheStore, HeldLease, HeldLock} from '../cache/store.js';
 import type {JsonObject} from '../nodes/api.js';
 import type {KeyParts, Plan, PlannedNode} from './plan.js';
 import type {EventSink, NodeOutcome, OutcomeCounts, RunStatus} from './events.js';
@@ -75,6 +75,18 @@ interface Done {
 /** Thrown inside the scheduler when the run was aborted while waiting; becomes a `skipped` report. */
 class Interrupted extends Error {}
 
+/** What `compute` returns when the node failed because an input entry disappeared from the cache meanwhile. */
+const INPUTS_VANISHED = Symbol('inputs vanished');
+
+/**
+ * How often a node goes back to recompute inputs that vanished from the cache (removed by hand, or by a gc that
+ * does not see this run's lease, such as one of an older version) before it fails.
+ */
+const MAX_INPUT_REFRESHES = 3;
+
+/** Errors of writing a lease into a cache this process may only read: the run goes on without the lease. */
+const READ_ONLY_CODES: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'EROFS']);
+
 /** Executes `plan` against `store`. */
 export async function execute(plan: Plan, store: CacheStore, options: ExecuteOptions, emit: EventSink): Promise<ExecuteResult> {
   const started = performance.now();
@@ -103,6 +115,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
     runId: options.runId ?? '',
     plan: {pipeline: plan.name, file: plan.file, nodes: plan.order.length, variants: plan.variants.length},
   });
+  const runLease = await takeLease(plan, store, emit, signal);
 
   const stopped = (): string | undefined => {
     if (signal?.aborted === true) return 'interrupted';
@@ -167,8 +180,21 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
     return inputs;
   };
 
+  /** The upstream instances whose cache entries are gone (a hit is a cheap manifest read and size check). */
+  const vanished = async (upstream: ReadonlyMap<string, Done>): Promise<string[]> => {
+    const gone: string[] = [];
+    for (const [upId, up] of upstream) {
+      if (up.entry !== undefined && (await store.get(up.entry.key, {touch: false})).status !== 'hit') gone.push(upId);
+    }
+    return gone;
+  };
+
   /** Runs the instance in a worker (with retries) while holding its lock and a device. */
-  const compute = async (node: PlannedNode, upstream: ReadonlyMap<string, Done>, lease: Lease): Promise<Done> => {
+  const compute = async (
+    node: PlannedNode,
+    upstream: ReadonlyMap<string, Done>,
+    lease: Lease,
+  ): Promise<Done | typeof INPUTS_VANISHED> => {
     if (lease.gpuOnCpu && !noticedGpuOnCpu) {
       noticedGpuOnCpu = true;
       emit({type: 'notice', message: 'no GPU found: nodes asking for a GPU run on CPU slots'});
@@ -226,6 +252,8 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
           return skip(node, 'interrupted');
         case 'error': {
           await staging.discard();
+          // An input removed while the node read it is no fault of the node: recompute the input, then run again.
+          if ((await vanished(upstream)).length > 0) return INPUTS_VANISHED;
           const willRetry = attempt <= retries && stopped() === undefined;
           emit({
             type: 'node-failed',
@@ -252,11 +280,29 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
     }
   };
 
+  /** Runs `id` again (its entry vanished), unless another consumer already did; resolves to its new outcome. */
+  const refresh = (id: string, stale: Promise<Done> | undefined): Promise<Done> => {
+    if (memo.get(id) === stale) {
+      emit({type: 'notice', message: `the cache entry of ${id} vanished while this run needed it (removed by another process?): computing it again`});
+      memo.set(id, run(id));
+    }
+    return runMemo(id);
+  };
+
   const run = async (id: string): Promise<Done> => {
     const node = plan.nodes.get(id);
     if (node === undefined) throw new Error(`Internal error: plan has no node '${id}'`);
     const upIds = [...new Set(node.inputs.flatMap((i) => i.from))].sort();
-    const ups = await Promise.all(upIds.map((u) => runMemo(u)));
+    for (let round = 0; ; round++) {
+      const done = await attempt(node, upIds, round);
+      if (done !== INPUTS_VANISHED) return done;
+    }
+  };
+
+  /** One try at an instance: its inputs, then the cache, then a worker. */
+  const attempt = async (node: PlannedNode, upIds: readonly string[], round: number): Promise<Done | typeof INPUTS_VANISHED> => {
+    const promises = new Map(upIds.map((u) => [u, runMemo(u)]));
+    const ups = await Promise.all(promises.values());
     const upstream = new Map(upIds.map((u, i) => [u, ups[i] as Done]));
     for (const [upId, up] of upstream) {
       if (up.report.status === 'failed' || up.report.status === 'skipped') {
@@ -265,6 +311,18 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
     }
     const hit = await lookup(node);
     if (hit !== undefined) return cached(node, hit);
+    // Before taking a device (recomputing an input needs one): every input must still be in the cache.
+    const gone = await vanished(upstream);
+    if (gone.length > 0) {
+      if (round >= MAX_INPUT_REFRESHES) {
+        failed = true;
+        const message = `input${gone.length > 1 ? 's' : ''} ${gone.join(', ')} vanished from the cache ${round} times while this run needed ${gone.length > 1 ? 'them' : 'it'}; is something else deleting cache entries?`;
+        emit({type: 'node-failed', id: node.id, key: node.key, error: message, attempt: 1, willRetry: false});
+        return {report: report(node, 'failed', {error: message})};
+      }
+      await Promise.all(gone.map((upId) => refresh(upId, promises.get(upId))));
+      return INPUTS_VANISHED;
+    }
     let lease: Lease | undefined;
     let lock: HeldLock | undefined;
     try {
@@ -311,13 +369,38 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
 
   let results: Done[];
   try {
+    await Promise.all(plan.order.map(runMemo));
+    // An instance computed again after its entry vanished has a newer outcome than the first one awaited above.
     results = await Promise.all(plan.order.map(runMemo));
   } finally {
     await workers.close();
+    await runLease?.release();
   }
   const counts: Record<NodeOutcome, number> = {cached: 0, ran: 0, failed: 0, skipped: 0};
   for (const r of results) counts[r.report.status]++;
   const status: RunStatus = signal?.aborted === true ? 'interrupted' : counts.failed > 0 ? 'failed' : 'ok';
   emit({type: 'run-finished', status, counts, seconds: (performance.now() - started) / 1000});
   return {status, nodes: results.map((r) => r.report), counts, workersStarted: workers.started};
+}
+
+/**
+ * Registers the run's keys with the store so that a concurrent `gc` keeps them. A cache this process may only read
+ * cannot hold a lease: the run goes on (a cached run needs nothing more) and says what that risks.
+ */
+async function takeLease(plan: Plan, store: CacheStore, emit: EventSink, signal: AbortSignal | undefined): Promise<HeldLease | undefined> {
+  if (store.lease === undefined) return undefined;
+  const keys = plan.order.map((id) => plan.nodes.get(id)?.key ?? '');
+  try {
+    return await store.lease(keys, {
+      onWait: () => emit({type: 'notice', message: `waiting for a cache gc in progress in ${store.location} to finish`}),
+      ...(signal === undefined ? {} : {signal}),
+    });
+  } catch (error) {
+    // Interrupted while waiting for a gc: every instance is then skipped as interrupted.
+    if (signal?.aborted === true) return undefined;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === undefined || !READ_ONLY_CODES.has(code)) throw error;
+    emit({type: 'notice', message: `cannot register this run in the cache (${code}): a concurrent cache gc could remove entries it reads`});
+    return undefined;
+  }
 }

@@ -2,13 +2,14 @@
 import {describe, it} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn} from 'node:child_process';
-import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises';
+import {mkdtemp, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath, pathToFileURL} from 'node:url';
 import {LocalStore} from '../cache/local-store.js';
 import {parseByteSize, formatByteSize} from '../cache/byte-size.js';
 import {cacheConformance, put, testKey} from './cache-conformance.js';
+import {ownScope} from '../cache/owner-stamp.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const STORE_URL = pathToFileURL(join(REPO, 'cache/local-store.ts')).href;
@@ -114,6 +115,34 @@ describe('LocalStore on disk', () => {
     assert.deepEqual(results.map((r) => r.code), [0, 0]);
     assert.deepEqual(results.map((r) => r.stdout).sort(), ['computed', 'hit']);
     assert.equal(await readFile(log, 'utf8'), 'computed\n');
+  });
+
+  it('gc keeps leased keys while the lease is held, and clears leases of dead runs', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root);
+    const [a, b] = [testKey('lease-a'), testKey('lease-b')];
+    await put(store, a, 'a', 10);
+    await put(store, b, 'b', 10);
+    const lease = await store.lease([a]);
+    const during = await store.gc({maxBytes: 0});
+    assert.deepEqual(during.removed, [b]);
+    assert.equal(during.leasedKept, 1);
+    // A lease of a process that no longer runs (pid reused or gone), and one of another host silent for an hour.
+    const leases = join(root, 'leases');
+    const dead = {owner: {host: 'x', pid: 999999999, scope: ownScope(), started: '1', token: 't'}, keys: [a]};
+    await writeFile(join(leases, 'x.999999999.0123456789ab.json'), JSON.stringify(dead));
+    const far = {owner: {host: 'elsewhere', pid: 1, scope: 'elsewhere||', started: '1', token: 't'}, keys: [a]};
+    await writeFile(join(leases, 'elsewhere.1.0123456789ab.json'), JSON.stringify(far));
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await utimes(join(leases, 'elsewhere.1.0123456789ab.json'), hourAgo, hourAgo);
+    // Not a lease name: never removed.
+    await writeFile(join(leases, 'README'), 'mine');
+    await lease.release();
+    const after = await store.gc({maxBytes: 0});
+    assert.deepEqual(after.removed, [a]);
+    assert.equal(after.leasedKept, 0);
+    assert.equal(after.strayRemoved, 2);
+    assert.deepEqual(await readdir(leases), ['README']);
   });
 
   it('a store opened read-only creates nothing, removes nothing and refuses to write', async () => {

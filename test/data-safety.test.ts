@@ -2,14 +2,16 @@
  * Data safety: no command deletes or changes a file it did not create. Every case runs against folders holding user
  * files next to (or instead of) the cache: a cache folder must carry its marker before anything in it is cleaned,
  * report folders are named one to one and only lose what a publication put there, a pipeline name cannot point
- * outside its folder.
+ * outside its folder, and `cache gc` during a run never removes what the run reads.
  */
 import {after, describe, it} from 'node:test';
 import assert from 'node:assert/strict';
+import {spawn} from 'node:child_process';
 import {mkdir, readdir, readFile, rm, stat, writeFile} from 'node:fs/promises';
 import {hostname} from 'node:os';
 import {join} from 'node:path';
 import {Writable} from 'node:stream';
+import {fileURLToPath} from 'node:url';
 import {main} from '../runner/cli.js';
 import {LocalStore} from '../cache/local-store.js';
 import {CACHEDIR_TAG, VERSION_FILE} from '../cache/cache-marker.js';
@@ -50,6 +52,26 @@ async function cli(r: Rig, args: readonly string[], env: NodeJS.ProcessEnv = {})
   const stderr = new Capture();
   const code = await main(args, {stdout, stderr, cwd: r.dir, env: {...process.env, DISTILLERY_CACHE: '', DISTILLERY_BACKEND: 'cpu', ...env}});
   return {code, stdout: stdout.text, stderr: stderr.text};
+}
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+/** The CLI as a separate process (for runs that must overlap with a command of this process). */
+function spawnCli(r: Rig, args: readonly string[]): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', TSX, join(REPO, 'runner/cli-main.ts'), ...args], {
+      cwd: r.dir,
+      env: {...process.env, DISTILLERY_CACHE: '', DISTILLERY_BACKEND: 'cpu'},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({code: code ?? -1, stdout, stderr}));
+  });
 }
 
 /** A two-node pipeline of toy nodes (a source and a consumer of it). */
@@ -150,6 +172,7 @@ describe('creating and adopting caches', () => {
     await put(store, testKey('legacy'), 'kept', 10);
     await rm(join(root, CACHEDIR_TAG));
     await rm(join(root, VERSION_FILE));
+    await rm(join(root, 'leases'), {recursive: true});
     const ls = await cli(r, ['cache', 'ls', '--cache-dir', 'old']);
     assert.equal(ls.code, 0, ls.stderr);
     assert.match(ls.stdout, /1 entries/);
@@ -273,5 +296,35 @@ nodes:
     assert.equal(other.code, 0, other.stderr);
     assert.match(other.stderr, /warning: report of rep not published: .*theirs exists and was not written by distillery/);
     assert.deepEqual(await snapshot(theirs), before);
+  });
+});
+
+describe('cache gc during a run', () => {
+  it('keeps the entries a running run reads; the run succeeds; a later gc collects them', async () => {
+    const r = await rig();
+    // `cat` reads its file input only after sleeping, so the gc below runs while the input is needed.
+    await writeFile(
+      join(r.dir, 'p.yaml'),
+      `name: toy
+imports: [./toy-nodes.mjs]
+nodes:
+  file: {type: toy-file, with: {text: hello, log: ${JSON.stringify(r.log)}}}
+  cat: {type: toy-cat, in: {blob: file}, with: {sleepMs: 1500, log: ${JSON.stringify(r.log)}}}
+`,
+    );
+    const running = spawnCli(r, ['run', 'p.yaml']);
+    const until = Date.now() + 30_000;
+    while (!(await r.computed()).includes('cat')) {
+      if (Date.now() > until) throw new Error('cat never started');
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    const gc = await cli(r, ['cache', 'gc', '--max-size', '0']);
+    assert.equal(gc.code, 0, gc.stderr);
+    assert.match(gc.stdout, /removed 0 entries .*; kept 1 in use by a running run/);
+    const result = await running;
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.deepEqual(await r.computed(), ['file', 'cat']);
+    const later = await cli(r, ['cache', 'gc', '--max-size', '0']);
+    assert.match(later.stdout, /removed 2 entries/);
   });
 });

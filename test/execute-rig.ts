@@ -14,7 +14,7 @@ import type {CacheKey, Plan, PlannedNode} from '../runner/plan.js';
  *   toy-source: writes `params.value` to `out`
  *   toy-add:    writes `a + sum(b) + params.add` to `out`, records metric `score`
  *   toy-file:   writes `params.text` to a file output `blob`
- *   toy-cat:    reads the file input `blob` and writes its text to `out`
+ *   toy-cat:    reads the file input `blob` (after the sleep) and writes its text to `out`
  *   toy-flaky:  fails while fewer than `params.failures` attempts are logged, then writes 1
  *   toy-report: writes a Markdown file output `page` of kind Report (published by `run`) with the input value
  */
@@ -46,7 +46,7 @@ export default [
     writeFileSync(ctx.file('blob', '.txt'), ctx.params.text);
   }},
   {type: 'toy-cat', params, inputs: {blob: {kind: 'Blob'}}, outputs: {out: {kind: 'Text'}}, async run(ctx) {
-    note(ctx);
+    note(ctx); await sleep(ctx.params.sleepMs);
     ctx.write('out', readFileSync(ctx.inputs.blob, 'utf8') + '|' + ctx.upstream.blob[0].id);
   }},
   {type: 'toy-report', params, inputs: {a: num}, outputs: {page: {kind: 'Report'}}, async run(ctx) {

@@ -7,6 +7,7 @@ import {readdir, readFile, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {LocalStore} from '../cache/local-store.js';
+import type {CacheStore} from '../cache/store.js';
 import {execute} from '../runner/executor.js';
 import type {ExecuteOptions} from '../runner/executor.js';
 import {DevicePool, parseNvidiaSmi} from '../runner/device-pool.js';
@@ -163,6 +164,62 @@ describe('executor', () => {
     assert.equal(result.status, 'interrupted');
     assert.deepEqual(result.counts, {ran: 0, cached: 0, failed: 0, skipped: 2});
     assert.deepEqual(await store.list(), []);
+  });
+});
+
+describe('inputs that vanish from the cache', () => {
+  const specs = (r: Rig, sleepMs: number): ToySpec[] => [
+    {id: 'file', type: 'toy-file', params: {text: 'hello', log: r.log}, outputs: {blob: 'Blob'}},
+    {id: 'cat', type: 'toy-cat', params: {sleepMs, log: r.log}, inputs: {blob: [['file', 'blob']]}, outputs: {out: 'Text'}},
+  ];
+
+  it('an input removed while its consumer runs is computed again, and the consumer reruns instead of failing', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, specs(r, 1_000));
+    const store = await LocalStore.open(join(r.dir, 'cache'));
+    const events: RunEvent[] = [];
+    const running = execute(plan, store, {pool: DevicePool.fixed([], 2), graceMs: 200}, (e) => events.push(e));
+    // Removed behind the run's back (by hand, or by a gc that does not know leases), while cat sleeps before reading.
+    while (!(await r.computed()).includes('cat')) await new Promise((res) => setTimeout(res, 20));
+    assert.equal(await store.remove(plan.nodes.get('file')?.key ?? ''), true);
+    const result = await running;
+    assert.equal(result.status, 'ok', JSON.stringify(result.nodes));
+    assert.deepEqual(await r.computed(), ['file', 'cat', 'file', 'cat']);
+    assert.deepEqual(result.counts, {ran: 2, cached: 0, failed: 0, skipped: 0});
+    assert.ok(events.some((e) => e.type === 'notice' && /cache entry of file vanished/.test(e.message)));
+    assert.ok(!events.some((e) => e.type === 'node-failed'));
+  });
+
+  it('a cached input that vanishes before its consumer starts is computed again first', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, specs(r, 0));
+    const real = await LocalStore.open(join(r.dir, 'cache'));
+    await execute(makePlan(r.module, specs(r, 0).slice(0, 1)), real, {pool: DevicePool.fixed([], 1)}, () => undefined);
+    const fileKey = plan.nodes.get('file')?.key ?? '';
+    // A store whose first hit on file's key is removed right after it was looked up.
+    let removedOnce = false;
+    const store: CacheStore = {
+      location: real.location,
+      get: async (key, options) => {
+        const found = await real.get(key, options);
+        if (key === fileKey && found.status === 'hit' && !removedOnce) {
+          removedOnce = true;
+          await real.remove(key);
+        }
+        return found;
+      },
+      stage: (key) => real.stage(key),
+      lock: (key, signal) => real.lock(key, signal),
+      tryLock: (key) => real.tryLock(key),
+      list: () => real.list(),
+      verify: (options) => real.verify(options),
+      remove: (key) => real.remove(key),
+      gc: (options) => real.gc(options),
+    };
+    const result = await execute(plan, store, {pool: DevicePool.fixed([], 1), graceMs: 200}, () => undefined);
+    assert.equal(result.status, 'ok', JSON.stringify(result.nodes));
+    assert.deepEqual(await r.computed(), ['file', 'file', 'cat']);
+    assert.deepEqual(Object.fromEntries(result.nodes.map((n) => [n.id, n.status])), {file: 'ran', cat: 'ran'});
   });
 });
 

@@ -97,7 +97,8 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
       const report = await store.gc({...(keep === undefined ? {} : {keep}), ...(maxBytes === undefined ? {} : {maxBytes})});
       io.stdout.write(
         `removed ${report.removed.length} entries (${formatByteSize(report.freedBytes)}), ${formatByteSize(report.remainingBytes)} left` +
-          (report.strayRemoved > 0 ? `; cleaned ${report.strayRemoved} abandoned temp folders/locks` : '') +
+          (report.leasedKept > 0 ? `; kept ${report.leasedKept} in use by a running run` : '') +
+          (report.strayRemoved > 0 ? `; cleaned ${report.strayRemoved} abandoned temp folders/locks/leases` : '') +
           '\n',
       );
       return EXIT.ok;
