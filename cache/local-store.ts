@@ -50,6 +50,10 @@ const TMP_DIR = 'tmp';
 const LOCK_DIR = 'locks';
 /** Held by gc while it chooses and moves entries out, and by a run while it writes its lease. */
 const GC_LOCK = 'gc.lock';
+/** Temp files of lock creation and breaking (key-lock.ts), left only by a crash at that moment. */
+const LOCK_DEBRIS = /^[0-9a-z][0-9a-z_-]{2,127}\.lock\.(?:[0-9a-f]{12}\.tmp|stale-\d+-[0-9a-f]{8})$/i;
+/** Lock debris younger than this may belong to a lock operation in progress. */
+const DEBRIS_AGE_MS = 60_000;
 /** The name of a temp folder this store makes: `<host tag>.<pid>.<12 hex>`. */
 const TMP_NAME = /^([A-Za-z0-9-]+)\.(\d+)\.[0-9a-f]{12}$/;
 /** Temp folders of other hosts (whose pids we cannot check) are abandoned after this long. */
@@ -289,9 +293,13 @@ export class LocalStore implements CacheStore {
     };
   }
 
-  lock(key: string, signal?: AbortSignal): Promise<HeldLock> {
+  lock(key: string, signal?: AbortSignal, onWait?: (holder: string) => void): Promise<HeldLock> {
     this.#mustWrite('lock');
-    return acquireLock(this.#lockPath(key), {...this.#options.lock, ...(signal === undefined ? {} : {signal})});
+    return acquireLock(this.#lockPath(key), {
+      ...this.#options.lock,
+      ...(signal === undefined ? {} : {signal}),
+      ...(onWait === undefined ? {} : {onWait}),
+    });
   }
 
   tryLock(key: string): Promise<HeldLock | undefined> {
@@ -429,6 +437,15 @@ export class LocalStore implements CacheStore {
     if (locks) {
       const lockDir = join(this.location, LOCK_DIR);
       for (const name of await readdir(lockDir).catch(() => [] as string[])) {
+        // Debris of a lock being created or broken when its process died (see key-lock.ts): ours by name, and old.
+        if (LOCK_DEBRIS.test(name)) {
+          const old = await stat(join(lockDir, name)).then((s) => Date.now() - s.mtimeMs > DEBRIS_AGE_MS, () => false);
+          if (old) {
+            await rm(join(lockDir, name), {force: true});
+            removed++;
+          }
+          continue;
+        }
         const key = name.replace(/\.lock$/, '');
         if (!KEY_PATTERN.test(key)) continue;
         // tryLock breaks a dead owner's lock; releasing at once leaves the key free.

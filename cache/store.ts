@@ -94,8 +94,11 @@ export interface CacheStore {
   get(key: string, options?: {readonly touch?: boolean}): Promise<CacheLookup>;
   /** A fresh staging folder for `key`. */
   stage(key: string): Promise<Staging>;
-  /** Takes the key's lock, waiting while another process (or another task of this one) holds it. */
-  lock(key: string, signal?: AbortSignal): Promise<HeldLock>;
+  /**
+   * Takes the key's lock, waiting while another process (or another task of this one) holds it; `onWait` is told
+   * once who holds it ("pid 12 on gpu-box"), so the wait can be shown.
+   */
+  lock(key: string, signal?: AbortSignal, onWait?: (holder: string) => void): Promise<HeldLock>;
   /** Takes the key's lock if it is free. */
   tryLock(key: string): Promise<HeldLock | undefined>;
   /** Every valid-looking entry (manifests read, files not checked). */

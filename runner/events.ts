@@ -47,6 +47,8 @@ export type RunEvent =
       readonly willRetry: boolean;
     }
   | {readonly type: 'node-skipped'; readonly id: string; readonly reason: string}
+  /** The instance's key is locked by another process (or another instance of this run computing the same key). */
+  | {readonly type: 'node-waiting'; readonly id: string; readonly key: string; readonly holder: string}
   | {readonly type: 'cache-corrupt'; readonly id: string; readonly key: string; readonly reason: string}
   | {readonly type: 'notice'; readonly message: string}
   | {readonly type: 'run-finished'; readonly status: RunStatus; readonly counts: OutcomeCounts; readonly seconds: number};

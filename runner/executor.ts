@@ -336,7 +336,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
         // Another runner (or another instance with the same key) is computing it: wait without holding a device.
         lease.release();
         lease = undefined;
-        lock = await store.lock(node.key, signal).catch(() => {
+        lock = await store.lock(node.key, signal, (holder) => emit({type: 'node-waiting', id: node.id, key: node.key, holder})).catch(() => {
           throw new Interrupted();
         });
       }

@@ -3,13 +3,13 @@ import {describe, it} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn} from 'node:child_process';
 import {mkdtemp, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises';
-import {tmpdir} from 'node:os';
+import {hostname, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath, pathToFileURL} from 'node:url';
 import {LocalStore} from '../cache/local-store.js';
 import {parseByteSize, formatByteSize} from '../cache/byte-size.js';
 import {cacheConformance, put, testKey} from './cache-conformance.js';
-import {ownScope} from '../cache/owner-stamp.js';
+import {ownScope, processStartTime} from '../cache/owner-stamp.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const STORE_URL = pathToFileURL(join(REPO, 'cache/local-store.ts')).href;
@@ -160,6 +160,79 @@ describe('LocalStore on disk', () => {
     assert.equal((await reader.get(key)).status, 'corrupt', 'a reader reports damage but does not remove the entry');
     await assert.rejects(reader.stage(key), /read-only/);
     await assert.rejects(reader.gc({}), /read-only/);
+  });
+
+  it('a lock whose pid was reused by another process is taken at once; one of another scope after its heartbeat stops', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root, {lock: {staleMs: 60_000}});
+    const key = testKey('reused');
+    const path = join(root, 'locks', `${key}.lock`);
+    // Our own scope and a live pid (this process, then the parent), but a start time that is not theirs: pid reuse.
+    for (const pid of [process.pid, process.ppid]) {
+      await writeFile(path, JSON.stringify({host: hostname(), pid, scope: ownScope(), started: '1', token: 'old'}));
+      const held = await store.tryLock(key);
+      assert.ok(held !== undefined, `lock of reused pid ${pid} not taken`);
+      await held.release();
+    }
+    // The same pid with its true start time is alive: not taken.
+    const alive = {host: hostname(), pid: process.ppid, scope: ownScope(), started: processStartTime(process.ppid), token: 'live'};
+    await writeFile(path, JSON.stringify(alive));
+    assert.equal(await store.tryLock(key), undefined);
+    // Another scope (another container or host): alive while its heartbeat is fresh, dead after staleMs of silence.
+    await writeFile(path, JSON.stringify({...alive, scope: 'elsewhere'}));
+    assert.equal(await store.tryLock(key), undefined);
+    const old = new Date(Date.now() - 61_000);
+    await utimes(path, old, old);
+    const taken = await store.tryLock(key);
+    assert.ok(taken !== undefined);
+    await taken.release();
+  });
+
+  it('an empty lock file left by a failed write costs seconds, not the stale period', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root, {lock: {staleMs: 600_000}});
+    const key = testKey('empty');
+    const path = join(root, 'locks', `${key}.lock`);
+    await writeFile(path, '');
+    // Fresh: its writer may be between creating and filling it.
+    assert.equal(await store.tryLock(key), undefined);
+    const old = new Date(Date.now() - 3_000);
+    await utimes(path, old, old);
+    const t0 = Date.now();
+    const held = await store.lock(key);
+    assert.ok(Date.now() - t0 < 1_000);
+    await held.release();
+  });
+
+  it('a waiter is told who holds the lock', async () => {
+    const store = await LocalStore.open(join(await tempDir(), 'cache'));
+    const key = testKey('holder');
+    const held = await store.lock(key);
+    const told: string[] = [];
+    const waiting = store.lock(key, undefined, (holder) => told.push(holder));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(told, [`pid ${process.pid} on ${hostname()}`]);
+    await held.release();
+    await (await waiting).release();
+    assert.equal(told.length, 1);
+  });
+
+  it('gc clears dead owners\' locks and lock debris, and keeps live locks', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root);
+    const locks = join(root, 'locks');
+    const [dead, live] = [testKey('dead-lock'), testKey('live-lock')];
+    await writeFile(join(locks, `${dead}.lock`), JSON.stringify({host: hostname(), pid: 999999999, scope: ownScope(), started: '1', token: 't'}));
+    const held = await store.lock(live);
+    const debris = `${dead}.lock.0123456789ab.tmp`;
+    await writeFile(join(locks, debris), '');
+    const old = new Date(Date.now() - 120_000);
+    await utimes(join(locks, debris), old, old);
+    await writeFile(join(locks, 'notes.txt'), 'mine');
+    const report = await store.gc({});
+    assert.equal(report.strayRemoved, 2);
+    assert.deepEqual((await readdir(locks)).sort(), [`${live}.lock`, 'notes.txt'].sort());
+    await held.release();
   });
 
   it('parses and formats byte sizes', () => {

@@ -5,6 +5,8 @@ import {spawn} from 'node:child_process';
 import type {ChildProcess} from 'node:child_process';
 import {readdir, readFile, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
+import {hostname} from 'node:os';
+import {formatEvent} from '../runner/loggers/format-event.js';
 import {fileURLToPath} from 'node:url';
 import {LocalStore} from '../cache/local-store.js';
 import type {CacheStore} from '../cache/store.js';
@@ -164,6 +166,25 @@ describe('executor', () => {
     assert.equal(result.status, 'interrupted');
     assert.deepEqual(result.counts, {ran: 0, cached: 0, failed: 0, skipped: 2});
     assert.deepEqual(await store.list(), []);
+  });
+});
+
+describe('waiting on a lock', () => {
+  it('an instance whose key is locked elsewhere says so, naming the holder, then takes the result', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, [{id: 'src', type: 'toy-source', params: {value: 1, log: r.log}, outputs: {out: 'Num'}}]);
+    const store = await LocalStore.open(join(r.dir, 'cache'));
+    const held = await store.lock(plan.nodes.get('src')?.key ?? '');
+    const events: RunEvent[] = [];
+    const running = execute(plan, store, {pool: DevicePool.fixed([], 1), graceMs: 200}, (e) => events.push(e));
+    while (!events.some((e) => e.type === 'node-waiting')) await new Promise((res) => setTimeout(res, 20));
+    const waiting = events.find((e) => e.type === 'node-waiting');
+    assert.deepEqual(waiting, {type: 'node-waiting', id: 'src', key: plan.nodes.get('src')?.key, holder: `pid ${process.pid} on ${hostname()}`});
+    assert.equal(formatEvent(waiting as RunEvent), `waiting   src: its key is being computed by pid ${process.pid} on ${hostname()}`);
+    await held.release();
+    const result = await running;
+    assert.equal(result.status, 'ok');
+    assert.deepEqual(await r.computed(), ['src']);
   });
 });
 

@@ -26,6 +26,8 @@ export function formatEvent(event: RunEvent): string | undefined {
     case 'node-failed':
       // The stack stays in the run record.
       return `FAILED    ${event.id}: ${event.error}${event.willRetry ? ' (retrying)' : ''}`;
+    case 'node-waiting':
+      return `waiting   ${event.id}: its key is being computed by ${event.holder}`;
     case 'node-skipped':
       return `skipped   ${event.id} (${event.reason})`;
     case 'cache-corrupt':
