@@ -28,6 +28,8 @@ export type DiagnosticReason =
   | 'unused-grid-variable'
   /** `repeat:` is not a positive integer. */
   | 'bad-repeat'
+  /** The plan would have more instances (or grid variants) than the limit (DISTILLERY_MAX_INSTANCES). */
+  | 'too-many-instances'
   /** A `type:` that no built-in or imported module defines. */
   | 'unknown-node-type'
   /** Two modules define the same node type. */

@@ -39,6 +39,8 @@ export interface ExecuteOptions {
   readonly graceMs?: number;
   /** Run id for the `run-started` event. */
   readonly runId?: string;
+  /** `--timeout`: the longest an instance may run, for instances without their own `timeout:`. */
+  readonly timeoutMs?: number;
 }
 
 /** One instance's line in the run summary. */
@@ -208,6 +210,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
       emit({type: 'node-failed', id: node.id, key: node.key, error: message, attempt: 1, willRetry: false});
       return {report: report(node, 'failed', {error: message})};
     }
+    const timeoutMs = node.timeoutMs ?? options.timeoutMs;
     for (let attempt = 1; ; attempt++) {
       const staging = await store.stage(node.key);
       const job: WorkerJob = {
@@ -228,6 +231,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
         exclusive: (node.resources.gpu ?? 0) > 0,
         ...(lease.device.kind === 'gpu' ? {cudaVisibleDevices: lease.device.id} : {}),
         ...(signal === undefined ? {} : {signal}),
+        ...(timeoutMs === undefined ? {} : {timeoutMs}),
         listener: {
           progress: (fraction, info) =>
             emit(info === undefined ? {type: 'node-progress', id: node.id, fraction} : {type: 'node-progress', id: node.id, fraction, info}),

@@ -21,7 +21,7 @@ export const PIPELINE_NAME_HINT =
   `the name is the folder of its reports: letters, digits, ".", "_" and "-", starting with a letter or digit, at most ${PIPELINE_NAME_MAX} characters`;
 
 /** The keys a node entry may have (used for did-you-mean on unknown keys). */
-export const NODE_KEYS = ['type', 'description', 'repeat', 'seed', 'in', 'with'] as const;
+export const NODE_KEYS = ['type', 'description', 'repeat', 'seed', 'timeout', 'in', 'with'] as const;
 
 /** The top-level keys of a pipeline. */
 export const TOP_LEVEL_KEYS = ['name', 'description', 'imports', 'params', 'grid', 'devices', 'nodes'] as const;
@@ -89,6 +89,10 @@ export const PIPELINE_SCHEMA: JsonObject = {
         description: {type: 'string'},
         repeat: {type: 'integer', minimum: 1, description: 'Number of instances name[0]..name[K-1], each with its own seed.'},
         seed: {type: 'integer', description: 'Mixed into the instance seeds, to draw a different set.'},
+        timeout: {
+          type: ['number', 'string'],
+          description: 'Longest an instance may run (seconds, or "90s", "45m", "1h30m"); past it, it fails and its worker is killed.',
+        },
         in: {
           type: 'object',
           description: 'Input port -> `node`, `node.port`, `node[*]`, `node[i]` (or a list of single references).',

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type {JsonValue} from '../nodes/api.js';
 import type {Diagnostic} from './diagnostic.js';
 import {errorAt} from './diagnostic.js';
+import {parseDuration} from './duration.js';
 import type {DataPath, PipelineLocator} from './pipeline-document.js';
 import {PIPELINE_NAME_HINT, PIPELINE_NAME_MAX, PIPELINE_NAME_PATTERN} from './pipeline-schema.js';
 
@@ -36,6 +37,8 @@ export interface NodeSpec {
   readonly type: string | undefined;
   readonly repeat: number;
   readonly seed: number | undefined;
+  /** `timeout:` in milliseconds, when written (and valid). */
+  readonly timeoutMs: number | undefined;
   readonly inputs: readonly InputSpec[];
   readonly with: Readonly<Record<string, unknown>>;
 }
@@ -97,11 +100,24 @@ export function readPipelineSpec(data: unknown, file: string, locator: PipelineL
     }
     const repeat = raw['repeat'];
     const seed = raw['seed'];
+    let timeoutMs: number | undefined;
+    // Other types are the schema's to report.
+    if (typeof raw['timeout'] === 'number' || typeof raw['timeout'] === 'string') {
+      const parsed = parseDuration(raw['timeout']);
+      if (parsed.ok) timeoutMs = parsed.value;
+      else {
+        diagnostics.push(
+          errorAt('invalid-value', locator.value(['nodes', name, 'timeout']), `timeout of node "${name}": ${parsed.error}`,
+            'write seconds (timeout: 600) or a duration such as "90s", "45m", "1h30m"'),
+        );
+      }
+    }
     nodes.set(name, {
       name,
       type: typeof raw['type'] === 'string' && raw['type'] !== '' ? raw['type'] : undefined,
       repeat: Number.isInteger(repeat) && (repeat as number) >= 1 ? (repeat as number) : 1,
       seed: Number.isInteger(seed) ? (seed as number) : undefined,
+      timeoutMs,
       inputs,
       with: isRecord(raw['with']) ? raw['with'] : {},
     });

@@ -5,7 +5,7 @@
  * every key of that type, so editing a node's code invalidates exactly its results. A worker process reloads a type
  * from `PlannedNode.module` with `loadNodeType`.
  */
-import {existsSync} from 'node:fs';
+import {existsSync, statSync} from 'node:fs';
 import path from 'node:path';
 import {fileURLToPath, pathToFileURL} from 'node:url';
 import type {NodeDefinition} from '../nodes/api.js';
@@ -110,6 +110,10 @@ export async function buildRegistry(
       const file = path.resolve(baseDir, request.specifier);
       if (!existsSync(file)) {
         return {request, file, error: `cannot import "${request.specifier}": no such file`};
+      }
+      // A device (`/dev/zero`), a pipe or a folder would hang the import or the hashing of its source.
+      if (!statSync(file).isFile()) {
+        return {request, file, error: `cannot import "${request.specifier}": not a regular file`};
       }
       try {
         return {request, file, exported: await importDefault(pathToFileURL(file))};

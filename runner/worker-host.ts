@@ -8,6 +8,7 @@ import {fork} from 'node:child_process';
 import type {ChildProcess} from 'node:child_process';
 import {fileURLToPath} from 'node:url';
 import type {ParentMessage, WorkerJob, WorkerMessage, WrittenOutput} from './worker-protocol.js';
+import {formatDuration} from './duration.js';
 
 /** How a job ended. */
 export type JobOutcome =
@@ -39,6 +40,8 @@ export interface RunJobOptions {
   /** Set as `CUDA_VISIBLE_DEVICES` of a fresh worker. */
   readonly cudaVisibleDevices?: string;
   readonly signal?: AbortSignal;
+  /** Past this, the job fails and its worker is stopped (abort message, SIGTERM, SIGKILL) and not reused. */
+  readonly timeoutMs?: number;
   readonly listener: JobListener;
 }
 
@@ -126,6 +129,7 @@ export class WorkerHost {
     const metrics: Record<string, number> = {};
     worker.onOutput = (line) => options.listener.log(line);
     let aborted = false;
+    let timedOut = false;
     const timers: NodeJS.Timeout[] = [];
     const onAbort = (): void => {
       aborted = true;
@@ -133,12 +137,17 @@ export class WorkerHost {
     };
 
     const outcome = await new Promise<JobOutcome>((resolve) => {
+      let deadline: NodeJS.Timeout | undefined;
       const finish = (result: JobOutcome): void => {
         child.off('message', onMessage);
         child.off('exit', onExit);
         options.signal?.removeEventListener('abort', onAbort);
-        resolve(aborted ? {status: 'aborted'} : result);
+        clearTimeout(deadline);
+        // After a timeout the node sees an abort and may report it as its own error: the timeout is the cause.
+        const timeout = `timed out after ${formatDuration(options.timeoutMs ?? 0)} (its worker was stopped)`;
+        resolve(aborted ? {status: 'aborted'} : timedOut ? {status: 'error', message: timeout} : result);
       };
+
       const onMessage = (m: WorkerMessage): void => {
         switch (m.type) {
           case 'ready':
@@ -177,7 +186,16 @@ export class WorkerHost {
       options.signal?.addEventListener('abort', onAbort, {once: true});
       worker.ready.then(
         () => {
-          if (!aborted && !worker.exited) child.send({type: 'run', job} satisfies ParentMessage);
+          if (aborted || worker.exited) return;
+          child.send({type: 'run', job} satisfies ParentMessage);
+          // The clock starts with the node, not with the worker's start-up (seconds on a loaded machine).
+          if (options.timeoutMs !== undefined) {
+            deadline = setTimeout(() => {
+              timedOut = true;
+              // A node that ignores its abort signal is killed; its exit then finishes the job.
+              this.#stop(worker, timers);
+            }, options.timeoutMs);
+          }
         },
         (error: unknown) => finish({status: 'error', message: error instanceof Error ? error.message : String(error)}),
       );
@@ -187,7 +205,7 @@ export class WorkerHost {
     // A worker that failed, crashed, was aborted or ran a gpu node is not reused.
     if (outcome.status === 'ok' && !options.exclusive && !worker.exited && !this.#closed && this.#idle.length < this.#options.maxIdle) {
       this.#idle.push(worker);
-    } else if (aborted) {
+    } else if (aborted || timedOut) {
       // #stop's timers finish it off.
     } else {
       this.#stop(worker, timers);

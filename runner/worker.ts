@@ -10,7 +10,8 @@ import {unreachable} from './unreachable.js';
 import type {JobInput, ParentMessage, WorkerJob, WorkerMessage, WrittenOutput} from './worker-protocol.js';
 
 function send(message: WorkerMessage): void {
-  process.send?.(message);
+  // After the parent disconnected (it stopped this worker, or died) there is nobody to tell; sending would throw.
+  if (process.connected) process.send?.(message);
 }
 
 // Ctrl-C in a terminal reaches the whole process group; the parent decides how a node is stopped (abort message,

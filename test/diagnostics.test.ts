@@ -356,7 +356,7 @@ error: p.yaml:4:3 invalid name "__proto__" in nodes
 error: p.yaml:5:21 unknown key "__proto__" in nodes.a
       a: {type: source, __proto__: {x: 1}, with: {__proto__: 1}}
                         ~~~~~~~~~
-  hint: allowed: type, description, repeat, seed, in, with
+  hint: allowed: type, description, repeat, seed, timeout, in, with
 
 error: p.yaml:5:47 unknown param "__proto__" of source
       a: {type: source, __proto__: {x: 1}, with: {__proto__: 1}}

@@ -98,6 +98,7 @@ export interface ToySpec {
   readonly outputs: Readonly<Record<string, string>>;
   readonly many?: readonly string[];
   readonly gpu?: number;
+  readonly timeoutMs?: number;
 }
 
 function hashKey(text: string): CacheKey {
@@ -132,6 +133,7 @@ export function makePlan(module: string, specs: readonly ToySpec[], name = 'toy'
       inputs,
       outputs: spec.outputs,
       resources: spec.gpu === undefined ? {} : {gpu: spec.gpu},
+      ...(spec.timeoutMs === undefined ? {} : {timeoutMs: spec.timeoutMs}),
       key: hashKey(JSON.stringify(keyParts)),
       keyParts,
       location: {file: 'toy.yaml', line: 1, col: 1},

@@ -169,6 +169,38 @@ describe('executor', () => {
   });
 });
 
+describe('timeouts', () => {
+  it('an instance past its timeout fails, its worker is killed, nothing is committed, and the others run', async () => {
+    const r = await rig();
+    // toy-source sleeps without looking at its abort signal, so stopping it takes SIGTERM.
+    const plan = makePlan(r.module, [
+      {id: 'stuck', type: 'toy-source', params: {value: 1, sleepMs: 60_000, log: r.log}, outputs: {out: 'Num'}, timeoutMs: 300},
+      {id: 'after', type: 'toy-add', params: {log: r.log}, inputs: {a: [['stuck', 'out']]}, outputs: {out: 'Num'}},
+      {id: 'quick', type: 'toy-source', params: {value: 2, sleepMs: 1_000, log: r.log}, outputs: {out: 'Num'}},
+    ]);
+    const t0 = performance.now();
+    const {result, store, events} = await runPlan(r, plan, {keepGoing: true, retries: 1});
+    assert.ok(performance.now() - t0 < 20_000);
+    const status = Object.fromEntries(result.nodes.map((n) => [n.id, n.status]));
+    assert.deepEqual(status, {stuck: 'failed', after: 'skipped', quick: 'ran'});
+    assert.equal(result.nodes.find((n) => n.id === 'stuck')?.error, 'timed out after 300ms (its worker was stopped)');
+    // A timeout is a failure like any other: it is retried.
+    assert.deepEqual(events.flatMap((e) => (e.type === 'node-failed' ? [e.willRetry] : [])), [true, false]);
+    assert.deepEqual((await store.list()).map((e) => e.nodeId), ['quick']);
+  });
+
+  it('--timeout applies to instances without their own timeout:', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, [
+      {id: 'slow', type: 'toy-source', params: {value: 1, sleepMs: 60_000, log: r.log}, outputs: {out: 'Num'}},
+      {id: 'own', type: 'toy-source', params: {value: 2, sleepMs: 600, log: r.log}, outputs: {out: 'Num'}, timeoutMs: 30_000},
+    ]);
+    const {result} = await runPlan(r, plan, {keepGoing: true, timeoutMs: 400});
+    const status = Object.fromEntries(result.nodes.map((n) => [n.id, n.status]));
+    assert.deepEqual(status, {slow: 'failed', own: 'ran'});
+  });
+});
+
 describe('waiting on a lock', () => {
   it('an instance whose key is locked elsewhere says so, naming the holder, then takes the result', async () => {
     const r = await rig();
@@ -390,6 +422,16 @@ describe('real pipelines', () => {
     assert.match(summary.nodes.find((n) => n.status === 'failed')?.stack ?? '', /toy-nodes\.mjs/);
     const bad = await cli(r, ['run', 'missing.yaml']);
     assert.equal(bad.code, 2);
+  });
+
+  it('run --timeout: a node past it fails with the reason in the summary, exit 1', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {sleepMs: 30_000}));
+    const result = await cli(r, ['run', 'p.yaml', '--jobs', '2', '--timeout', '1s']);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stdout, /Failed \(2\):\n {2}add\{add=1\}: timed out after 1s \(its worker was stopped\)/);
+    const store = await openStore(r);
+    assert.deepEqual((await store.list()).map((e) => e.nodeId), ['src']);
   });
 
   it('kill -9 of the runner mid-run leaves a consistent cache; the rerun finishes', async () => {

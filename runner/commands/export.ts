@@ -10,6 +10,7 @@ import {EXIT} from './command.js';
 import {parseOptions} from './parse-options.js';
 import {resolveCacheDir} from './cache-dir.js';
 import {unreachable} from '../unreachable.js';
+import {outputFileProblem} from '../output-file.js';
 
 const HELP = `Usage: distillery export FILE INSTANCE --format npz|png|safetensors --out PATH [options]
 
@@ -62,6 +63,8 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const [fileArg = '', instance = ''] = positionals;
   const file = resolve(io.cwd, fileArg);
   const out = resolve(io.cwd, values.out);
+  const outProblem = await outputFileProblem(values.out, io.cwd);
+  if (outProblem !== undefined) return fail(`--out: ${outProblem}`);
 
   const {analyzeOrReport} = await import('./analyze-or-report.js');
   const plan = await analyzeOrReport(file, values.set ?? [], io);

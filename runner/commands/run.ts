@@ -8,6 +8,9 @@ import type {RunEvent} from '../events.js';
 import type {Logger} from '../loggers/logger.js';
 import type {ExecuteResult} from '../executor.js';
 import {unreachable} from '../unreachable.js';
+import {parseDuration} from '../duration.js';
+import {MAX_JOBS, MAX_RETRIES} from '../limits.js';
+import {outputFileProblem} from '../output-file.js';
 
 const HELP = `Usage: distillery run FILE [options]
 
@@ -18,10 +21,12 @@ by the GPUs / CPU slots), results are committed to the cache, and a run record i
 
 Options:
   --set KEY=VALUE     override a value of the pipeline (repeatable)
-  --jobs N            CPU slots: instances running at once on CPU (default: the core count)
+  --jobs N            CPU slots: instances running at once on CPU (default: the core count, at most ${MAX_JOBS})
   --gpus 0,1          GPU ids to use (default: the pipeline's devices.gpus, else nvidia-smi -L)
   --keep-going        after a failure, still run everything not downstream of it
-  --retries N         extra attempts for a failing instance (default 0)
+  --retries N         extra attempts for a failing instance (default 0, at most ${MAX_RETRIES})
+  --timeout DURATION  the longest an instance may run (seconds, or 90s, 45m, 1h30m) unless its node sets
+                      timeout:; past it the instance fails and its worker is stopped
   --json              JSON lines of events on stdout instead of human output
   --cache-dir DIR     cache location (default: $DISTILLERY_CACHE, else .distillery/cache)
   --summary FILE      also write the run summary JSON to FILE
@@ -64,6 +69,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
       gpus: {type: 'string'},
       'keep-going': {type: 'boolean'},
       retries: {type: 'string'},
+      timeout: {type: 'string'},
       json: {type: 'boolean'},
       'cache-dir': {type: 'string'},
       summary: {type: 'string'},
@@ -74,12 +80,17 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     return EXIT.badInput;
   }
   const {values, positionals} = parsed.value;
-  const jobs = positiveInt('jobs', values.jobs);
-  const retries = positiveInt('retries', values.retries, 0);
+  const jobs = positiveInt('jobs', values.jobs, 1, MAX_JOBS);
+  const retries = positiveInt('retries', values.retries, 0, MAX_RETRIES);
+  const timeout = values.timeout === undefined ? undefined : parseDuration(values.timeout);
+  const summaryPath = values.summary === undefined ? undefined : resolve(io.cwd, values.summary);
+  const summaryProblem = values.summary === undefined ? undefined : await outputFileProblem(values.summary, io.cwd);
   const problems = [
     positionals.length !== 1 ? 'expected exactly one pipeline FILE' : undefined,
     typeof jobs === 'object' ? jobs.error : undefined,
     typeof retries === 'object' ? retries.error : undefined,
+    timeout?.ok === false ? `--timeout: ${timeout.error}` : undefined,
+    summaryProblem === undefined ? undefined : `--summary: ${summaryProblem}`,
     values.gpus !== undefined && !/^\d+(,\d+)*$/.test(values.gpus) ? `--gpus must be a list of ids like 0,1, got '${values.gpus}'` : undefined,
   ].filter((p) => p !== undefined);
   if (problems.length > 0) {
@@ -121,6 +132,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
         ...(values.gpus === undefined ? {} : {gpus: values.gpus.split(',')}),
         keepGoing: values['keep-going'] === true,
         retries: typeof retries === 'number' ? retries : 0,
+        ...(timeout?.ok === true ? {timeoutMs: timeout.value} : {}),
         signal: controller.signal,
         env: io.env,
         runId: recorder.runId,
@@ -139,7 +151,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     {pipeline: plan.name, file: plan.file, runId: recorder.runId, startedAt, finishedAt: new Date(), status: result.status},
     result.nodes,
   );
-  await recorder.finish(summary, values.summary === undefined ? undefined : resolve(io.cwd, values.summary));
+  await recorder.finish(summary, summaryPath);
   const {publishReports} = await import('../publish-reports.js');
   const reports = await publishReports(plan, store, join(io.cwd, '.distillery', 'reports'));
   for (const problem of reports.problems) io.stderr.write(`warning: ${problem}\n`);
