@@ -17,9 +17,10 @@
  */
 import {hostname} from 'node:os';
 import {join, relative, sep} from 'node:path';
-import {mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises';
+import {chmod, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises';
 import {randomBytes} from 'node:crypto';
-import {existsSync, readFileSync, statSync, utimesSync} from 'node:fs';
+import {closeSync, existsSync, fstatSync, lstatSync, openSync, readFileSync, utimesSync} from 'node:fs';
+import type {Dirent, Stats} from 'node:fs';
 import type {
   CacheEntry,
   CacheLookup,
@@ -33,6 +34,7 @@ import type {
   VerifyReport,
 } from './store.js';
 import {checkManifest, MANIFEST_FILE} from './manifest.js';
+import {CommitRefused} from './store.js';
 import type {Manifest, ManifestFile} from './manifest.js';
 import {hashFile} from './content-hash.js';
 import {acquireLock, isPidAlive, tryLock} from './key-lock.js';
@@ -83,13 +85,26 @@ function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException).code;
 }
 
-/** Lists the regular files under `dir`, as forward-slash paths relative to it. */
-async function listFiles(dir: string): Promise<string[]> {
+/**
+ * The regular files under a staging folder, as forward-slash paths relative to it, and whatever else is there
+ * (symlinks, pipes, sockets, devices): a cache entry holds regular files only.
+ */
+async function listStaged(dir: string): Promise<{files: string[]; other: Array<{path: string; kind: string}>}> {
   const entries = await readdir(dir, {withFileTypes: true, recursive: true});
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join('/'))
-    .sort();
+  const rel = (e: Dirent): string => relative(dir, join(e.parentPath, e.name)).split(sep).join('/');
+  const files = entries.filter((e) => e.isFile()).map(rel).sort();
+  const other = entries
+    .filter((e) => !e.isFile() && !e.isDirectory())
+    .map((e) => ({path: rel(e), kind: e.isSymbolicLink() ? 'a symbolic link' : e.isFIFO() ? 'a pipe' : e.isSocket() ? 'a socket' : 'a device'}));
+  return {files, other};
+}
+
+/** What is wrong with one listed file of an entry, judged by its lstat, or undefined. */
+function fileProblem(file: ManifestFile, info: Stats, manifestMtime: number): string | undefined {
+  if (!info.isFile()) return `${file.path}: not a regular file`;
+  if (info.size !== file.size) return `${file.path}: size ${info.size}, expected ${file.size}`;
+  if (info.mtimeMs > manifestMtime) return `${file.path}: changed after it was committed`;
+  return undefined;
 }
 
 /** The local file-system cache store. */
@@ -181,13 +196,13 @@ export class LocalStore implements CacheStore {
     }
   }
 
-  /** Checks presence and sizes of the listed files (not their content). */
+  /** Checks presence, kind and sizes of the listed files (not their content); see #checkFilesSync. */
   async #checkSizes(dir: string, files: readonly ManifestFile[]): Promise<string | undefined> {
+    const manifestMtime = await stat(join(dir, MANIFEST_FILE)).then((s) => s.mtimeMs, () => Infinity);
     const problems = await Promise.all(
       files.map(async (f) => {
         try {
-          const s = await stat(join(dir, f.path));
-          return s.size === f.size ? undefined : `${f.path}: size ${s.size}, expected ${f.size}`;
+          return fileProblem(f, await lstat(join(dir, f.path)), manifestMtime);
         } catch {
           return `${f.path}: missing`;
         }
@@ -201,8 +216,16 @@ export class LocalStore implements CacheStore {
     // The hit path uses synchronous calls on purpose: a no-op run does thousands of tiny reads, and going through the
     // libuv thread pool costs more per call than the read itself (each blocks the loop for microseconds only).
     let manifest: Manifest | string;
+    let manifestMtime = Infinity;
     try {
-      manifest = checkManifest(JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8')), key);
+      // One open for the text and the mtime: files newer than the manifest were changed after the commit.
+      const fd = openSync(join(dir, MANIFEST_FILE), 'r');
+      try {
+        manifestMtime = fstatSync(fd).mtimeMs;
+        manifest = checkManifest(JSON.parse(readFileSync(fd, 'utf8')), key);
+      } finally {
+        closeSync(fd);
+      }
     } catch (error) {
       const code = errno(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') {
@@ -213,7 +236,7 @@ export class LocalStore implements CacheStore {
         manifest = code === undefined ? 'manifest is not valid JSON' : `unreadable manifest (${code})`;
       }
     }
-    const reason = typeof manifest === 'string' ? manifest : this.#checkSizesSync(dir, manifest.files);
+    const reason = typeof manifest === 'string' ? manifest : this.#checkFilesSync(dir, manifest.files, manifestMtime);
     if (reason !== undefined || typeof manifest === 'string') {
       if (this.#writable) await this.remove(key);
       return {status: 'corrupt', reason: reason ?? 'bad manifest'};
@@ -229,12 +252,16 @@ export class LocalStore implements CacheStore {
     return {status: 'hit', entry: {key, dir, manifest}};
   }
 
-  /** Synchronous twin of #checkSizes for the hit path. */
-  #checkSizesSync(dir: string, files: readonly ManifestFile[]): string | undefined {
+  /**
+   * Synchronous twin of #checkSizes for the hit path: each file exists, is a regular file (a symlink could point
+   * anywhere), has its size, and is not newer than the manifest (a node that rewrote its input in place). No hashing.
+   */
+  #checkFilesSync(dir: string, files: readonly ManifestFile[], manifestMtime: number): string | undefined {
     for (const f of files) {
-      const s = statSync(join(dir, f.path), {throwIfNoEntry: false});
+      const s = lstatSync(join(dir, f.path), {throwIfNoEntry: false});
       if (s === undefined) return `${f.path}: missing`;
-      if (s.size !== f.size) return `${f.path}: size ${s.size}, expected ${f.size}`;
+      const problem = fileProblem(f, s, manifestMtime);
+      if (problem !== undefined) return problem;
     }
     return undefined;
   }
@@ -248,11 +275,23 @@ export class LocalStore implements CacheStore {
       key,
       dir,
       async commit(info: CommitInfo): Promise<CacheEntry> {
-        const paths = await listFiles(dir);
+        const {files: paths, other} = await listStaged(dir);
+        if (other.length > 0) {
+          throw new CommitRefused(`the node left ${other.map((o) => `${o.path} (${o.kind})`).join(', ')} among its outputs; only regular files can be cached`);
+        }
+        const listed = new Set(paths);
+        for (const [port, out] of Object.entries(info.outputs)) {
+          if (!listed.has(out.file)) {
+            const kind = await lstat(join(dir, out.file)).then((st) => (st.isDirectory() ? 'a folder' : 'not a regular file'), () => 'missing');
+            throw new CommitRefused(`output '${port}' (${out.file}) is ${kind}; an output must be one regular file`);
+          }
+        }
         const files = await Promise.all(
           paths.map(async (path) => {
             const full = join(dir, path);
-            const [size, hash] = await Promise.all([stat(full).then((s) => s.size), hashFile(full)]);
+            const [size, hash] = await Promise.all([stat(full).then((st) => st.size), hashFile(full)]);
+            // Committed files are read-only, so a node cannot rewrite an input in place (a hit would not notice).
+            await chmod(full, 0o444);
             return {path, size, hash};
           }),
         );

@@ -116,3 +116,14 @@ export interface CacheStore {
    */
   lease?(keys: readonly string[], options?: {readonly onWait?: () => void; readonly signal?: AbortSignal}): Promise<HeldLease>;
 }
+
+/**
+ * Thrown by `Staging.commit` when what a node left in its staging folder cannot become an entry (a symlink, a pipe,
+ * an output port that is a folder): the node's fault, so that node fails and the run goes on.
+ */
+export class CommitRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CommitRefused';
+  }
+}

@@ -4,6 +4,7 @@
 import type {Command, CommandIO} from './commands/command.js';
 import {EXIT} from './commands/command.js';
 import {CacheFolderError} from '../cache/cache-marker.js';
+import {classifyError} from './error-kind.js';
 
 /** Sub-command name -> module loader. */
 const COMMANDS: Readonly<Record<string, () => Promise<{default: Command}>>> = {
@@ -51,11 +52,29 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
   try {
     return await command.run(rest, io);
   } catch (error) {
-    // A cache folder refused for safety is bad input (a wrong --cache-dir), not a crash.
-    if (error instanceof CacheFolderError) {
-      io.stderr.write(`distillery ${name}: error: ${error.problem.message}\n  hint: ${error.problem.hint}\n`);
-      return EXIT.badInput;
-    }
-    throw error;
+    return reportUnexpected(name, error, io);
   }
+}
+
+/**
+ * The last line of defence: an error no command turned into a message. A cache folder refused for safety, or an
+ * environment problem (a full disk, a read-only folder), is a message and exit code 2; anything else is a bug, said
+ * as such, with the stack only on request (`run` has already written it to its run record).
+ */
+export function reportUnexpected(name: string, error: unknown, io: Pick<CommandIO, 'stderr' | 'env'>): number {
+  if (error instanceof CacheFolderError) {
+    io.stderr.write(`distillery ${name}: error: ${error.problem.message}\n  hint: ${error.problem.hint}\n`);
+    return EXIT.badInput;
+  }
+  const e = classifyError(error);
+  if (e.kind === 'environment') {
+    io.stderr.write(`distillery ${name}: error: ${e.message}\n`);
+    return EXIT.badInput;
+  }
+  const debug = io.env['DISTILLERY_DEBUG'] !== undefined && io.env['DISTILLERY_DEBUG'] !== '' && io.env['DISTILLERY_DEBUG'] !== '0';
+  io.stderr.write(
+    `distillery ${name}: internal error: ${e.message}\n` +
+      (debug && e.stack !== undefined ? `${e.stack}\n` : '  this is a bug in distillery; DISTILLERY_DEBUG=1 shows where it happened\n'),
+  );
+  return EXIT.internal;
 }

@@ -24,6 +24,8 @@ export type DiagnosticReason =
   | 'invalid-name'
   /** A `grid:` variable with no values. */
   | 'empty-grid'
+  /** A `grid:` variable that lists one value twice (`[1, 1.0]`). */
+  | 'duplicate-grid-value'
   /** A `grid:` variable that no node uses, so it expands nothing (a warning). */
   | 'unused-grid-variable'
   /** `repeat:` is not a positive integer. */

@@ -9,6 +9,7 @@
 import {hostname} from 'node:os';
 import {setMaxListeners} from 'node:events';
 import type {CacheEntry, CacheStore, HeldLease, HeldLock} from '../cache/store.js';
+import {CommitRefused} from '../cache/store.js';
 import type {JsonObject} from '../nodes/api.js';
 import type {KeyParts, Plan, PlannedNode} from './plan.js';
 import type {EventSink, NodeOutcome, OutcomeCounts, RunStatus} from './events.js';
@@ -19,6 +20,7 @@ import type {JobInput, WorkerJob} from './worker-protocol.js';
 import {distilleryVersion} from './distillery-version.js';
 import {unreachable} from './unreachable.js';
 import {workerEnvironment} from './worker-env.js';
+import {classifyError} from './error-kind.js';
 
 /** Execution options. */
 export interface ExecuteOptions {
@@ -58,9 +60,20 @@ export interface NodeReport {
   readonly reason?: string;
 }
 
+/**
+ * A failure that is not a node's fault: the environment (a full disk, a read-only cache: exit code 2 with the
+ * message) or a bug in distillery (an internal error). The first one of a run is reported here.
+ */
+export interface RunProblem {
+  readonly kind: 'environment' | 'internal';
+  readonly message: string;
+}
+
 /** What `execute` resolves to. */
 export interface ExecuteResult {
   readonly status: RunStatus;
+  /** Set when an instance failed for a reason outside its node (see RunProblem). */
+  readonly problem?: RunProblem;
   /** In plan order. */
   readonly nodes: readonly NodeReport[];
   readonly counts: OutcomeCounts;
@@ -110,6 +123,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
   const retries = Math.max(0, options.retries ?? 0);
   const producerBase = {host: hostname(), distilleryVersion: distilleryVersion()};
   let failed = false;
+  let problem: RunProblem | undefined;
   let noticedGpuOnCpu = false;
   const memo = new Map<string, Promise<Done>>();
   emit({
@@ -154,6 +168,20 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
       default:
         return unreachable(found);
     }
+  };
+
+  /**
+   * An instance that threw instead of finishing: the error becomes its failure (with the stack kept for the run
+   * record), so one broken instance never takes the run, and its record, down with it.
+   */
+  const crashed = (node: PlannedNode, error: unknown): Done => {
+    failed = true;
+    const e = classifyError(error);
+    const message = e.kind === 'environment' ? `cannot use the cache in ${store.location}: ${e.message}` : `internal error: ${e.message}`;
+    problem ??= {kind: e.kind, message};
+    const stack = e.stack === undefined ? {} : {stack: e.stack};
+    emit({type: 'node-failed', id: node.id, key: node.key, error: message, ...stack, attempt: 1, willRetry: false});
+    return {report: report(node, 'failed', {error: message, ...stack})};
   };
 
   const cached = (node: PlannedNode, entry: CacheEntry): Done => {
@@ -242,12 +270,22 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
       const seconds = (performance.now() - t0) / 1000;
       switch (outcome.status) {
         case 'ok': {
-          const entry = await staging.commit({
-            outputs: outcome.outputs,
-            metrics: outcome.metrics,
-            timings: {startedAt: startedAt.toISOString(), seconds},
-            producer: {nodeId: node.id, type: node.type, ...producerBase},
-          });
+          let entry: CacheEntry;
+          try {
+            entry = await staging.commit({
+              outputs: outcome.outputs,
+              metrics: outcome.metrics,
+              timings: {startedAt: startedAt.toISOString(), seconds},
+              producer: {nodeId: node.id, type: node.type, ...producerBase},
+            });
+          } catch (error) {
+            if (!(error instanceof CommitRefused)) throw error;
+            // What the node left cannot be cached (a symlink, a folder as an output): the node failed, not the run.
+            await staging.discard();
+            failed = true;
+            emit({type: 'node-failed', id: node.id, key: node.key, error: error.message, attempt, willRetry: false});
+            return {report: report(node, 'failed', {seconds, error: error.message})};
+          }
           emit({type: 'node-succeeded', id: node.id, key: node.key, seconds});
           return {report: report(node, 'ran', {seconds, metrics: outcome.metrics}), entry};
         }
@@ -297,9 +335,13 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
     const node = plan.nodes.get(id);
     if (node === undefined) throw new Error(`Internal error: plan has no node '${id}'`);
     const upIds = [...new Set(node.inputs.flatMap((i) => i.from))].sort();
-    for (let round = 0; ; round++) {
-      const done = await attempt(node, upIds, round);
-      if (done !== INPUTS_VANISHED) return done;
+    try {
+      for (let round = 0; ; round++) {
+        const done = await attempt(node, upIds, round);
+        if (done !== INPUTS_VANISHED) return done;
+      }
+    } catch (error) {
+      return crashed(node, error);
     }
   };
 
@@ -384,7 +426,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
   for (const r of results) counts[r.report.status]++;
   const status: RunStatus = signal?.aborted === true ? 'interrupted' : counts.failed > 0 ? 'failed' : 'ok';
   emit({type: 'run-finished', status, counts, seconds: (performance.now() - started) / 1000});
-  return {status, nodes: results.map((r) => r.report), counts, workersStarted: workers.started};
+  return {status, ...(problem === undefined ? {} : {problem}), nodes: results.map((r) => r.report), counts, workersStarted: workers.started};
 }
 
 /**

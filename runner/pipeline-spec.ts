@@ -7,6 +7,7 @@ import type {JsonValue} from '../nodes/api.js';
 import type {Diagnostic} from './diagnostic.js';
 import {errorAt} from './diagnostic.js';
 import {parseDuration} from './duration.js';
+import {canonicalJson} from './canonical-json.js';
 import type {DataPath, PipelineLocator} from './pipeline-document.js';
 import {PIPELINE_NAME_HINT, PIPELINE_NAME_MAX, PIPELINE_NAME_PATTERN} from './pipeline-schema.js';
 
@@ -124,7 +125,25 @@ export function readPipelineSpec(data: unknown, file: string, locator: PipelineL
   }
   const grid = new Map<string, readonly JsonValue[]>();
   for (const [name, values] of sortedEntries(root['grid'])) {
-    if (Array.isArray(values) && values.length > 0) grid.set(name, values as JsonValue[]);
+    if (!Array.isArray(values) || values.length === 0) continue;
+    // Two values with one canonical form (1 and 1.0) would make two instances with one id: report, keep the first.
+    const seen = new Map<string, number>();
+    const unique: JsonValue[] = [];
+    values.forEach((value: unknown, i) => {
+      const json = canonicalJson(value);
+      const text = json.ok ? json.value : `#${i}`;
+      const first = seen.get(text);
+      if (first === undefined) {
+        seen.set(text, i);
+        unique.push(value as JsonValue);
+        return;
+      }
+      diagnostics.push(
+        errorAt('duplicate-grid-value', locator.value(['grid', name, i]), `grid variable "${name}" has the value ${text} twice (also at position ${first + 1})`,
+          'list each value once: values are compared as JSON, so 1 and 1.0 are the same'),
+      );
+    });
+    grid.set(name, unique);
   }
   const imports = Array.isArray(root['imports'])
     ? (root['imports'] as unknown[]).flatMap((s, i) => (typeof s === 'string' && s !== '' ? [{specifier: s, path: ['imports', i]}] : []))

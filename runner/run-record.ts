@@ -22,6 +22,9 @@ export interface RunSummary {
   readonly finishedAt: string;
   readonly status: RunStatus;
   readonly nodes: readonly RecordedNode[];
+  /** A failure of the run rather than of a node (an environment problem, or an internal error and its stack). */
+  readonly error?: string;
+  readonly stack?: string;
 }
 
 /** The folder holding all run records under a working directory. */

@@ -4,7 +4,7 @@
  */
 import {describe, it} from 'node:test';
 import assert from 'node:assert/strict';
-import {readFile, writeFile} from 'node:fs/promises';
+import {chmod, readFile, stat, utimes, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import type {CacheStore, CommitInfo} from '../cache/store.js';
 
@@ -82,6 +82,8 @@ export function cacheConformance(name: string, open: () => Promise<CacheStore>):
       const store = await open();
       const key = testKey('e');
       const dir = await put(store, key, 'v', 1000);
+      // Committed files are read-only (root writes them anyway; other users need the mode changed first).
+      await chmod(join(dir, 'blob.bin'), 0o644);
       await writeFile(join(dir, 'blob.bin'), 'short');
       const lookup = await store.get(key);
       assert.equal(lookup.status, 'corrupt');
@@ -102,7 +104,11 @@ export function cacheConformance(name: string, open: () => Promise<CacheStore>):
       const store = await open();
       const key = testKey('g');
       const dir = await put(store, key, 'v', 64);
+      // Damage that keeps size and time (bit rot): only re-hashing finds it.
+      const before = await stat(join(dir, 'blob.bin'));
+      await chmod(join(dir, 'blob.bin'), 0o644);
       await writeFile(join(dir, 'blob.bin'), Buffer.alloc(64, 9));
+      await utimes(join(dir, 'blob.bin'), before.atime, before.mtime);
       assert.equal((await store.get(key)).status, 'hit');
       const report = await store.verify();
       assert.equal(report.checked, 1);

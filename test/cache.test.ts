@@ -2,7 +2,7 @@
 import {describe, it} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn} from 'node:child_process';
-import {mkdtemp, readdir, readFile, rm, utimes, writeFile} from 'node:fs/promises';
+import {chmod, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile} from 'node:fs/promises';
 import {hostname, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath, pathToFileURL} from 'node:url';
@@ -154,6 +154,7 @@ describe('LocalStore on disk', () => {
     const root = join(dir, 'cache');
     const key = testKey('ro');
     const entry = await put(await LocalStore.open(root), key, 'v', 10);
+    await chmod(join(entry, 'blob.bin'), 0o644);
     await writeFile(join(entry, 'blob.bin'), 'short');
     const reader = await LocalStore.open(root, {mode: 'read'});
     assert.equal((await reader.get(key)).status, 'corrupt');
@@ -233,6 +234,47 @@ describe('LocalStore on disk', () => {
     assert.equal(report.strayRemoved, 2);
     assert.deepEqual((await readdir(locks)).sort(), [`${live}.lock`, 'notes.txt'].sort());
     await held.release();
+  });
+
+  it('a hit checks kind and time as well as size: a symlink or a file changed after the commit is damage', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root);
+    const key = testKey('kinds');
+    const dir = await put(store, key, 'v', 16);
+    // Committed files are read-only.
+    assert.equal((await stat(join(dir, 'blob.bin'))).mode & 0o222, 0);
+    // A same-size symlink instead of the file: sizes match (stat follows links), yet it is not what was committed.
+    const elsewhere = join(root, '..', 'elsewhere.bin');
+    await writeFile(elsewhere, Buffer.alloc(16, 1));
+    await rm(join(dir, 'blob.bin'));
+    await symlink(elsewhere, join(dir, 'blob.bin'));
+    assert.deepEqual(await store.get(key), {status: 'corrupt', reason: 'blob.bin: not a regular file'});
+    // Rewritten in place with the same size (what a node writing into its input does; root ignores the read-only bit).
+    const again = await put(store, key, 'v', 16);
+    await new Promise((r) => setTimeout(r, 20));
+    await chmod(join(again, 'blob.bin'), 0o644);
+    await writeFile(join(again, 'blob.bin'), Buffer.alloc(16, 2));
+    assert.deepEqual(await store.get(key), {status: 'corrupt', reason: 'blob.bin: changed after it was committed'});
+    // Reading, touching its `.used` marker or copying the entry does not count as a change.
+    const third = await put(store, key, 'v', 16);
+    await readFile(join(third, 'blob.bin'));
+    assert.equal((await store.get(key)).status, 'hit');
+    assert.equal((await store.get(key)).status, 'hit');
+  });
+
+  it('a manifest with a field of the wrong type is a bad entry, and cache ls lists the others', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root);
+    const [good, bad] = [testKey('good'), testKey('wrong-type')];
+    await put(store, good, 'g');
+    const dir = await put(store, bad, 'b');
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {producer: Record<string, unknown>};
+    manifest.producer['nodeId'] = 5;
+    await chmod(join(dir, 'manifest.json'), 0o644);
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    assert.deepEqual((await store.list()).map((e) => e.key), [good]);
+    const reader = await LocalStore.open(root, {mode: 'read'});
+    assert.deepEqual(await reader.get(bad, {touch: false}), {status: 'corrupt', reason: "manifest producer field 'nodeId' is not a string"});
   });
 
   it('parses and formats byte sizes', () => {

@@ -367,6 +367,22 @@ error: p.yaml:5:47 unknown param "__proto__" of source
 `,
   },
   {
+    name: "duplicate grid values",
+    yaml: `imports: [./toy.ts]
+grid: {f: [1, 2, 1.0]}
+nodes:
+  src: {type: source}
+  s: {type: scale, in: {numbers: src}, with: {factor: "\${grid.f}"}}
+`,
+    expected: `error: p.yaml:2:18 grid variable "f" has the value 1 twice (also at position 1)
+    grid: {f: [1, 2, 1.0]}
+                     ~~~
+  hint: list each value once: values are compared as JSON, so 1 and 1.0 are the same
+
+1 error
+`,
+  },
+  {
     name: "bad --set path and value",
     yaml: `imports: [./toy.ts]
 params: {n: 1}

@@ -1,7 +1,7 @@
 /** Execution: the executor on hand-built plans, and the `run` / `results` commands on real pipelines. */
 import {after, describe, it} from 'node:test';
 import assert from 'node:assert/strict';
-import {spawn} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import type {ChildProcess} from 'node:child_process';
 import {readdir, readFile, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
@@ -166,6 +166,89 @@ describe('executor', () => {
     assert.equal(result.status, 'interrupted');
     assert.deepEqual(result.counts, {ran: 0, cached: 0, failed: 0, skipped: 2});
     assert.deepEqual(await store.list(), []);
+  });
+});
+
+describe('errors are messages', () => {
+  it('every byte a node prints reaches the log, also a last line without a newline, in every run', async () => {
+    for (let run = 0; run < 3; run++) {
+      const r = await rig();
+      const plan = makePlan(r.module, [{id: 'p', type: 'toy-print', params: {lines: 200, run}, outputs: {out: 'Num'}}]);
+      const {result, events} = await runPlan(r, plan);
+      assert.equal(result.status, 'ok');
+      const logged = events.flatMap((e) => (e.type === 'node-log' && e.id === 'p' ? [e.message] : []));
+      assert.deepEqual(logged.filter((l) => l.startsWith('line ')), Array.from({length: 200}, (_, i) => `line ${i}`));
+      assert.ok(logged.includes('last words without newline'), `run ${run}: ${logged.slice(-3).join(' | ')}`);
+      assert.ok(logged.includes('to stderr without newline'));
+    }
+  });
+
+  it('an output that is a symlink or a folder fails that node, not the run', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'target.txt'), 'outside the cache');
+    const plan = makePlan(r.module, [
+      {id: 'link', type: 'toy-link', params: {target: join(r.dir, 'target.txt')}, outputs: {blob: 'Blob'}},
+      {id: 'dir', type: 'toy-dir', params: {}, outputs: {blob: 'Blob'}},
+      {id: 'fine', type: 'toy-source', params: {value: 1, sleepMs: 500}, outputs: {out: 'Num'}},
+    ]);
+    const {result, store} = await runPlan(r, plan, {keepGoing: true});
+    assert.equal(result.problem, undefined);
+    const byId = Object.fromEntries(result.nodes.map((n) => [n.id, n]));
+    assert.equal(byId['link']?.status, 'failed');
+    assert.match(byId['link']?.error ?? '', /left blob\.txt \(a symbolic link\) among its outputs; only regular files can be cached/);
+    assert.equal(byId['dir']?.status, 'failed');
+    assert.match(byId['dir']?.error ?? '', /output 'blob' \(blob\) is a folder; an output must be one regular file/);
+    assert.equal(byId['fine']?.status, 'ran');
+    assert.deepEqual((await store.list()).map((e) => e.nodeId), ['fine']);
+    assert.deepEqual(await readdir(join(r.dir, 'cache', 'tmp')), []);
+  });
+
+  it('a node that rewrites its input file in place does not leave a stale hit behind', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, [
+      {id: 'file', type: 'toy-file', params: {text: 'hello', log: r.log}, outputs: {blob: 'Blob'}},
+      {id: 'rewrite', type: 'toy-rewrite', params: {}, inputs: {blob: [['file', 'blob']]}, outputs: {out: 'Text'}},
+    ]);
+    const first = await runPlan(r, plan);
+    assert.equal(first.result.status, 'ok');
+    // Not root: the committed file is read-only and the write fails. Root: it succeeds, and the next hit sees it.
+    const second = await runPlan(r, plan);
+    const corrupt = second.events.filter((e) => e.type === 'cache-corrupt');
+    const refused = first.events.some((e) => e.type === 'node-log' && /cannot rewrite: EACCES/.test(e.message));
+    if (refused) assert.deepEqual(corrupt, []);
+    else assert.match(corrupt[0]?.type === 'cache-corrupt' ? corrupt[0].reason : '', /blob\.txt: changed after it was committed/);
+    const hit = await second.store.get(plan.nodes.get('file')?.key ?? '');
+    assert.equal(hit.status, 'hit');
+    if (hit.status === 'hit') assert.equal(await readFile(join(hit.entry.dir, 'blob.txt'), 'utf8'), 'hello');
+  });
+
+  it('a read-only cache or a full disk fails the run with an environment message and a run record, not a crash', async () => {
+    for (const [where, code] of [['stage', 'EROFS'], ['tryLock', 'ENOSPC']] as const) {
+      const r = await rig();
+      const plan = makePlan(r.module, [{id: 'src', type: 'toy-source', params: {value: 1}, outputs: {out: 'Num'}}]);
+      const real = await LocalStore.open(join(r.dir, 'cache'));
+      const failing = async (): Promise<never> => {
+        throw Object.assign(new Error(`${code}: simulated, ${where} '${real.location}'`), {code});
+      };
+      const store: CacheStore = {
+        location: real.location,
+        get: (key, options) => real.get(key, options),
+        stage: where === 'stage' ? failing : (key) => real.stage(key),
+        lock: (key, signal, onWait) => real.lock(key, signal, onWait),
+        tryLock: where === 'tryLock' ? failing : (key) => real.tryLock(key),
+        list: () => real.list(),
+        verify: (options) => real.verify(options),
+        remove: (key) => real.remove(key),
+        gc: (options) => real.gc(options),
+      };
+      const events: RunEvent[] = [];
+      const result = await execute(plan, store, {pool: DevicePool.fixed([], 1), graceMs: 200}, (e) => events.push(e));
+      assert.equal(result.status, 'failed');
+      assert.equal(result.problem?.kind, 'environment');
+      assert.match(result.problem?.message ?? '', new RegExp(`^cannot use the cache in .*: ${code}: simulated`));
+      assert.equal(result.nodes[0]?.status, 'failed');
+      assert.equal(events.at(-1)?.type, 'run-finished');
+    }
   });
 });
 
@@ -432,6 +515,31 @@ describe('real pipelines', () => {
     assert.match(result.stdout, /Failed \(2\):\n {2}add\{add=1\}: timed out after 1s \(its worker was stopped\)/);
     const store = await openStore(r);
     assert.deepEqual((await store.list()).map((e) => e.nodeId), ['src']);
+  });
+
+  it('run on a cache it cannot write to: exit 2 with the system\'s message, and the run record is written', async (t) => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r));
+    await openStore(r);
+    // Read-only for root too: the immutable attribute (root ignores permission bits).
+    const tmp = join(r.dir, '.distillery', 'cache', 'tmp');
+    if (spawnSync('chattr', ['+i', tmp]).status !== 0) {
+      t.skip('chattr +i is not supported on this file system');
+      return;
+    }
+    try {
+      const result = await cli(r, ['run', 'p.yaml']);
+      assert.equal(result.code, 2, result.stdout + result.stderr);
+      assert.match(result.stderr, /^distillery run: error: cannot use the cache in .*: EPERM: operation not permitted, mkdir '.*tmp/);
+      assert.match(result.stderr, /the run record is in \.distillery\/runs\//);
+      assert.doesNotMatch(result.stdout + result.stderr, /\n\s+at /);
+      const runs = await readdir(join(r.dir, '.distillery', 'runs'));
+      const summary = JSON.parse(await readFile(join(r.dir, '.distillery', 'runs', runs[0] ?? '', 'summary.json'), 'utf8')) as RunSummary;
+      assert.equal(summary.status, 'failed');
+      assert.match(summary.error ?? '', /EPERM/);
+    } finally {
+      spawnSync('chattr', ['-i', tmp]);
+    }
   });
 
   it('kill -9 of the runner mid-run leaves a consistent cache; the rerun finishes', async () => {

@@ -105,11 +105,11 @@ describe('plan', () => {
     const staging = await store.stage(key);
     await writeFile(path.join(staging.dir, 'numbers.json'), '[1]');
     await staging.commit({
-      outputs: {numbers: {kind: 'Numbers', file: 'numbers.json', format: 'json'}},
+      outputs: {numbers: {file: 'numbers.json', format: 'json'}},
       metrics: {},
       timings: {startedAt: new Date().toISOString(), seconds: 0},
-      producer: {host: 'h', node: process.version, distillery: '0', backend: 'cpu'},
-    } as never);
+      producer: {nodeId: 'src[0]', type: 'source', host: 'h', distilleryVersion: '0'},
+    });
     const out = await cli(rig, ['plan', 'p.yaml', '--cache-dir', 'c']);
     assert.match(out.stdout, /^tiny: 6 instances, 1 cached, 5 to run\n {2}cached src\[0\]/);
   });

@@ -137,6 +137,31 @@ nodes:
   });
 });
 
+describe('errors are messages, never stack traces', () => {
+  test('5,000 levels of YAML nesting: a located error, exit 2', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('p.yaml', `imports: [./toy.ts]\nparams:\n  x: ${'['.repeat(5000)}${']'.repeat(5000)}\nnodes:\n  src: {type: source}\n`);
+    const r = await cli(rig, ['validate', 'p.yaml']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^error: p\.yaml:3:\d+ the YAML nests too deeply to be read\n/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+
+  test('an error nothing else caught is an internal error: exit 70, no stack unless DISTILLERY_DEBUG', async () => {
+    const {reportUnexpected} = await import('../runner/cli.js');
+    const stderr = new Capture();
+    assert.equal(reportUnexpected('run', new Error('boom'), {stderr, env: {}}), 70);
+    assert.equal(stderr.text, 'distillery run: internal error: boom\n  this is a bug in distillery; DISTILLERY_DEBUG=1 shows where it happened\n');
+    const debug = new Capture();
+    reportUnexpected('run', new Error('boom'), {stderr: debug, env: {DISTILLERY_DEBUG: '1'}});
+    assert.match(debug.text, /internal error: boom\nError: boom\n\s+at /);
+    const full = new Capture();
+    const enospc = Object.assign(new Error("ENOSPC: no space left on device, write '/x/summary.json'"), {code: 'ENOSPC'});
+    assert.equal(reportUnexpected('run', enospc, {stderr: full, env: {}}), 2);
+    assert.equal(full.text, "distillery run: error: ENOSPC: no space left on device, write '/x/summary.json'\n");
+  });
+});
+
 describe('durations', () => {
   test('parse and format', () => {
     assert.deepEqual(parseDuration(90), {ok: true, value: 90_000});

@@ -142,6 +142,15 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
         logger.log(event);
       },
     );
+  } catch (error) {
+    // Even a crash of the run itself leaves a run record saying what happened; the CLI then reports the error.
+    const e = error instanceof Error ? error : new Error(String(error));
+    const summary = buildSummary(
+      {pipeline: plan.name, file: plan.file, runId: recorder.runId, startedAt, finishedAt: new Date(), status: 'failed'},
+      [],
+    );
+    await recorder.finish({...summary, error: e.message, ...(e.stack === undefined ? {} : {stack: e.stack})}, summaryPath).catch(() => undefined);
+    throw error;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -151,13 +160,18 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     {pipeline: plan.name, file: plan.file, runId: recorder.runId, startedAt, finishedAt: new Date(), status: result.status},
     result.nodes,
   );
-  await recorder.finish(summary, summaryPath);
+  await recorder.finish(result.problem === undefined ? summary : {...summary, error: result.problem.message}, summaryPath);
   const {publishReports} = await import('../publish-reports.js');
   const reports = await publishReports(plan, store, join(io.cwd, '.distillery', 'reports'));
   for (const problem of reports.problems) io.stderr.write(`warning: ${problem}\n`);
   if (values.json !== true) {
     io.stdout.write(finalSummary(result));
     for (const r of reports.published) for (const f of r.files) io.stdout.write(`report: ${relative(io.cwd, f)}\n`);
+  }
+  if (result.problem !== undefined) {
+    io.stderr.write(`distillery run: ${result.problem.kind === 'environment' ? 'error' : 'internal error'}: ${result.problem.message}\n` +
+      `  the run record is in ${relative(io.cwd, recorder.dir)}\n`);
+    return result.problem.kind === 'environment' ? EXIT.badInput : EXIT.internal;
   }
   switch (result.status) {
     case 'ok':
