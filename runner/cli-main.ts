@@ -11,6 +11,13 @@ const last = (error: unknown): void => {
 };
 process.on('uncaughtException', last);
 process.on('unhandledRejection', last);
+// A reader that went away (`distillery cache ls | head -1`) is no error: the rest of the output is dropped, and the
+// command finishes its work (a run still writes its record).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') last(error);
+  });
+}
 
 try {
   process.exitCode = await main(process.argv.slice(2), io);

@@ -41,7 +41,9 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
   }
   const load = COMMANDS[name];
   if (load === undefined) {
-    io.stderr.write(`distillery: unknown command '${name}'\n\n${await usage()}`);
+    const {didYouMeanHint} = await import('./did-you-mean.js');
+    const hint = didYouMeanHint(name, Object.keys(COMMANDS));
+    io.stderr.write(`distillery: unknown command '${name}'${hint === undefined ? '' : `; ${hint}`}\n\n${await usage()}`);
     return EXIT.badInput;
   }
   const command = (await load()).default;

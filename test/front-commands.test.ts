@@ -1,7 +1,7 @@
 /** The `validate`, `plan` and `graph` commands: in process through the CLI dispatcher, and two real CLI processes. */
 import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {spawnSync} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import {mkdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {Writable} from 'node:stream';
@@ -180,5 +180,63 @@ describe('the real CLI process', () => {
     assert.match(run('worse.yaml').stderr, /3 errors\n$/);
     const good = run('good.yaml');
     assert.equal(good.status, 0, good.stderr);
+  });
+});
+
+describe('command-line conventions', () => {
+  test('a mistyped command gets a did-you-mean', async () => {
+    await using rig = await AnalyzeRig.create();
+    const r = await cli(rig, ['valdiate', 'p.yaml']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^distillery: unknown command 'valdiate'; did you mean "validate"\?\n/);
+  });
+
+  test('--set with a path the pipeline does not have is an error with a did-you-mean, not a silent no-op', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('p.yaml', PIPELINE.replace('grid: {f: [1, 2]}', 'params: {studentEpochs: 5}\ngrid: {f: [1, 2]}'));
+    for (const [set, message, hint] of [
+      ['params.studentEpoch=60', /--set params\.studentEpoch: the pipeline has no params\.studentEpoch, so this override would change nothing/, /did you mean "studentEpochs"/],
+      ['grid.g=[1]', /the pipeline has no grid\.g/, /did you mean "f"/],
+      ['nodes.scc.with.factor=2', /the pipeline has no nodes\.scc/, /did you mean "sc"/],
+    ] as const) {
+      const r = await cli(rig, ['validate', 'p.yaml', '--set', set]);
+      assert.equal(r.code, 2, set);
+      assert.match(r.stderr, message);
+      assert.match(r.stderr, hint);
+    }
+    // Replacing what exists, and adding a param a node type checks, are fine.
+    assert.equal((await cli(rig, ['validate', 'p.yaml', '--set', 'params.studentEpochs=6', '--set', 'nodes.src.with.count=4'])).code, 0);
+  });
+
+  test('NO_COLOR turns colour off even on a terminal', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('p.yaml', 'imports: [./toy.ts]\nnodes:\n  a: {type: nope}\n');
+    const run = async (env: NodeJS.ProcessEnv): Promise<string> => {
+      const stdout = new Capture();
+      const stderr = Object.assign(new Capture(), {isTTY: true});
+      await main(['validate', 'p.yaml'], {stdout, stderr, cwd: rig.dir, env: {DISTILLERY_BACKEND: 'cpu', ...env}});
+      return stderr.text;
+    };
+    assert.match(await run({}), /\x1b\[/);
+    assert.doesNotMatch(await run({NO_COLOR: '1'}), /\x1b\[/);
+    assert.doesNotMatch(await run({TERM: 'dumb'}), /\x1b\[/);
+  });
+
+  test('a closed pipe ends quietly: cache ls | head -1', async () => {
+    await using rig = await AnalyzeRig.create();
+    const {LocalStore} = await import('../cache/local-store.js');
+    const {put, testKey} = await import('./cache-conformance.js');
+    const store = await LocalStore.open(path.join(rig.dir, 'c'));
+    for (let i = 0; i < 300; i++) await put(store, testKey(`pipe${i}`), i);
+    const result = await new Promise<{code: number | null; stderr: string}>((resolve) => {
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(REPO, 'runner', 'cli-main.ts'), 'cache', 'ls', '--cache-dir', 'c'], {cwd: rig.dir});
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      // Like `head -1`: read the first line, then close the pipe.
+      child.stdout.once('data', () => child.stdout.destroy());
+      child.on('close', (code) => resolve({code, stderr}));
+    });
+    assert.equal(result.stderr, '');
+    assert.equal(result.code, 0);
   });
 });

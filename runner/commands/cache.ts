@@ -4,6 +4,7 @@ import type {Command, CommandIO} from './command.js';
 import {EXIT} from './command.js';
 import {parseOptions} from './parse-options.js';
 import {resolveCacheDir} from './cache-dir.js';
+import {useColor} from './use-color.js';
 import {formatByteSize, parseByteSize} from '../../cache/byte-size.js';
 
 const HELP = `Usage: distillery cache <ls|verify|gc> [options]
@@ -88,7 +89,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
           const analyzed = await analyzePipeline(resolve(io.cwd, file), {env: io.env, cwd: io.cwd});
           if (!analyzed.ok) {
             const {renderDiagnostics} = await import('../diagnostic.js');
-            io.stderr.write(renderDiagnostics(analyzed.error, {color: io.stderr.isTTY === true}));
+            io.stderr.write(renderDiagnostics(analyzed.error, {color: useColor(io.stderr, io.env)}));
             return EXIT.badInput;
           }
           for (const node of analyzed.value.nodes.values()) keep.add(node.key);

@@ -11,6 +11,7 @@ import {unreachable} from '../unreachable.js';
 import {parseDuration} from '../duration.js';
 import {MAX_JOBS, MAX_RETRIES} from '../limits.js';
 import {outputFileProblem} from '../output-file.js';
+import {useColor} from './use-color.js';
 
 const HELP = `Usage: distillery run FILE [options]
 
@@ -55,7 +56,8 @@ function finalSummary(result: ExecuteResult): string {
 
 async function makeLogger(json: boolean, io: CommandIO): Promise<Logger> {
   if (json) return new (await import('../loggers/json-logger.js')).JsonLogger(io.stdout);
-  if (io.stdout.isTTY === true) return new (await import('../loggers/progress-logger.js')).ProgressLogger(io.stdout);
+  // Progress bars redraw with escape codes: a terminal only, and not for NO_COLOR or TERM=dumb.
+  if (useColor(io.stdout, io.env)) return new (await import('../loggers/progress-logger.js')).ProgressLogger(io.stdout);
   return new (await import('../loggers/plain-logger.js')).PlainLogger(io.stdout);
 }
 

@@ -2,6 +2,11 @@
 import type {RunEvent} from '../events.js';
 import {unreachable} from '../unreachable.js';
 
+/** A metric for people: 6 significant digits, so 2.6999999999999997 reads 2.7 (the record keeps the exact value). */
+export function roundedNumber(value: number): string {
+  return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
+}
+
 function seconds(s: number): string {
   return s < 10 ? `${s.toFixed(2)}s` : `${s.toFixed(1)}s`;
 }
@@ -20,7 +25,7 @@ export function formatEvent(event: RunEvent): string | undefined {
     case 'node-log':
       return `  ${event.id}: ${event.message}`;
     case 'node-metric':
-      return `  ${event.id}: ${event.name} = ${event.value}`;
+      return `  ${event.id}: ${event.name} = ${roundedNumber(event.value)}`;
     case 'node-succeeded':
       return `done      ${event.id} (${seconds(event.seconds)})`;
     case 'node-failed':
