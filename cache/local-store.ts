@@ -429,6 +429,29 @@ export class LocalStore implements CacheStore {
     return trash;
   }
 
+  /** What `gc` would remove now (leases respected), without changing anything. */
+  async #gcPlan(options: GcOptions): Promise<GcReport> {
+    const leases = await readLeases(join(this.location, LEASE_DIR));
+    const entries = await this.list();
+    let total = entries.reduce((sum, e) => sum + e.size, 0);
+    const keep = options.keep;
+    const removed: string[] = [];
+    let freedBytes = 0;
+    let leasedKept = 0;
+    const candidates = entries.filter((e) => keep === undefined || !keep.has(e.key)).sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
+    for (const entry of candidates) {
+      if (options.maxBytes !== undefined ? total <= options.maxBytes : keep === undefined) break;
+      if (leases.keys.has(entry.key)) {
+        leasedKept++;
+        continue;
+      }
+      removed.push(entry.key);
+      freedBytes += entry.size;
+      total -= entry.size;
+    }
+    return {removed, freedBytes, remainingBytes: total, strayRemoved: 0, leasedKept};
+  }
+
   /**
    * Registers a run that will read `keys`: `gc` keeps them until the lease is released. Waits while a gc is choosing
    * what to remove (`onWait` is told once, so the caller can say why it waits).
@@ -499,6 +522,7 @@ export class LocalStore implements CacheStore {
   }
 
   async gc(options: GcOptions): Promise<GcReport> {
+    if (options.dryRun === true) return this.#gcPlan(options);
     this.#mustWrite('gc');
     let strayRemoved = await this.#cleanStrays(true);
     const removed: string[] = [];

@@ -73,6 +73,8 @@ export interface GcOptions {
   readonly keep?: ReadonlySet<string>;
   /** Remove unkept entries, least recently used first, until the cache is at most this big. */
   readonly maxBytes?: number;
+  /** Only report what would be removed; change nothing (no stray cleaning either). */
+  readonly dryRun?: boolean;
 }
 
 /** What `gc` did. */

@@ -542,6 +542,20 @@ describe('real pipelines', () => {
     }
   });
 
+  it('run FILE TARGET... runs only the targets and what they need', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {adds: [1, 2, 3]}));
+    const one = await cli(r, ['run', 'p.yaml', 'add{add=2}']);
+    assert.equal(one.code, 0, one.stderr);
+    assert.deepEqual(await r.computed(), ['src', 'add{add=2}']);
+    const byName = await cli(r, ['run', 'p.yaml', 'add']);
+    assert.equal(byName.code, 0, byName.stderr);
+    assert.deepEqual((await r.computed()).slice(2).sort(), ['add{add=1}', 'add{add=3}']);
+    const typo = await cli(r, ['run', 'p.yaml', 'ad{add=2}']);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /no node or instance 'ad\{add=2\}' in toy; did you mean "add\{add=2\}"\?/);
+  });
+
   it('kill -9 of the runner mid-run leaves a consistent cache; the rerun finishes', async () => {
     const r = await rig();
     await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {sleepMs: 1_500}));

@@ -239,4 +239,28 @@ describe('command-line conventions', () => {
     assert.equal(result.stderr, '');
     assert.equal(result.code, 0);
   });
+
+  test('cache ls --json; gc --dry-run changes nothing; a big gc lists what it would remove and needs --yes', async () => {
+    await using rig = await AnalyzeRig.create();
+    const {LocalStore} = await import('../cache/local-store.js');
+    const {put, testKey} = await import('./cache-conformance.js');
+    const store = await LocalStore.open(path.join(rig.dir, 'c'));
+    for (let i = 0; i < 120; i++) await put(store, testKey(`gc${i}`), i);
+    const ls = await cli(rig, ['cache', 'ls', '--json', '--cache-dir', 'c']);
+    const rows = JSON.parse(ls.stdout) as {key: string; nodeId: string; size: number}[];
+    assert.equal(rows.length, 120);
+    assert.match(rows[0]?.key ?? '', /^[0-9a-f]{16}$/);
+    const dry = await cli(rig, ['cache', 'gc', '--max-size', '0', '--dry-run', '--cache-dir', 'c']);
+    assert.equal(dry.code, 0);
+    assert.match(dry.stdout, /would remove 120 entries/);
+    assert.equal((await store.list()).length, 120);
+    const unconfirmed = await cli(rig, ['cache', 'gc', '--max-size', '0', '--cache-dir', 'c']);
+    assert.equal(unconfirmed.code, 2);
+    assert.match(unconfirmed.stderr, /not removing 120 entries .* without --yes/);
+    assert.equal((await store.list()).length, 120);
+    const confirmed = await cli(rig, ['cache', 'gc', '--max-size', '0', '--yes', '--cache-dir', 'c']);
+    assert.equal(confirmed.code, 0);
+    assert.match(confirmed.stdout, /^removed 120 entries/);
+    assert.equal((await store.list()).length, 0);
+  });
 });

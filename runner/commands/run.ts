@@ -13,12 +13,15 @@ import {MAX_JOBS, MAX_RETRIES} from '../limits.js';
 import {outputFileProblem} from '../output-file.js';
 import {useColor} from './use-color.js';
 
-const HELP = `Usage: distillery run FILE [options]
+const HELP = `Usage: distillery run FILE [TARGET...] [options]
 
 Runs a pipeline: every node instance whose cache key is not in the cache is computed (in worker processes, bounded
 by the GPUs / CPU slots), results are committed to the cache, and a run record is written to
 .distillery/runs/<run-id>/ (summary.json, events.jsonl). The outputs of Report nodes are copied to
 .distillery/reports/<pipeline>/ and their paths printed.
+
+With TARGETs (instance ids such as 'eval{T=1,alpha=0.3}', or node names for all their instances), only the
+targets and what they need run.
 
 Options:
   --set KEY=VALUE     override a value of the pipeline (repeatable)
@@ -88,7 +91,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const summaryPath = values.summary === undefined ? undefined : resolve(io.cwd, values.summary);
   const summaryProblem = values.summary === undefined ? undefined : await outputFileProblem(values.summary, io.cwd);
   const problems = [
-    positionals.length !== 1 ? 'expected exactly one pipeline FILE' : undefined,
+    positionals.length < 1 ? 'expected a pipeline FILE' : undefined,
     typeof jobs === 'object' ? jobs.error : undefined,
     typeof retries === 'object' ? retries.error : undefined,
     timeout?.ok === false ? `--timeout: ${timeout.error}` : undefined,
@@ -102,8 +105,19 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const file = resolve(io.cwd, positionals[0] ?? '');
 
   const {analyzeOrReport} = await import('./analyze-or-report.js');
-  const plan = await analyzeOrReport(file, values.set ?? [], io);
-  if (plan === undefined) return EXIT.badInput;
+  const analyzed = await analyzeOrReport(file, values.set ?? [], io);
+  if (analyzed === undefined) return EXIT.badInput;
+  let plan = analyzed;
+  const targets = positionals.slice(1);
+  if (targets.length > 0) {
+    const {selectTargets} = await import('../select-targets.js');
+    const selected = selectTargets(analyzed, targets);
+    if (!selected.ok) {
+      io.stderr.write(selected.error.map((p) => `distillery run: ${p}\n`).join(''));
+      return EXIT.badInput;
+    }
+    plan = selected.value;
+  }
 
   const [{LocalStore}, {execute}, {RunRecorder, buildSummary}] = await Promise.all([
     import('../../cache/local-store.js'),
