@@ -503,6 +503,12 @@ describe('real pipelines', () => {
     const runs = await readdir(join(r.dir, '.distillery', 'runs'));
     const summary = JSON.parse(await readFile(join(r.dir, '.distillery', 'runs', runs[0] ?? '', 'summary.json'), 'utf8')) as RunSummary;
     assert.match(summary.nodes.find((n) => n.status === 'failed')?.stack ?? '', /toy-nodes\.mjs/);
+    // The failure names the node's log and the run record; every instance that ran has a log.
+    const log = join('.distillery', 'runs', runs[0] ?? '', 'logs', 'add{add=1}.log');
+    assert.ok(result.stdout.includes(`toy failure in add{add=1} (log: ${log})`), result.stdout);
+    assert.ok(result.stdout.includes(`Run record (stacks included): ${join('.distillery', 'runs', runs[0] ?? '', 'summary.json')}`));
+    assert.match(await readFile(join(r.dir, log), 'utf8'), /start on cpu \d+, attempt 1\n[^]*FAILED: toy failure in add\{add=1\}\nError: toy failure/);
+    assert.match(await readFile(join(r.dir, '.distillery', 'runs', runs[0] ?? '', 'logs', 'src.log'), 'utf8'), /done in/);
     const bad = await cli(r, ['run', 'missing.yaml']);
     assert.equal(bad.code, 2);
   });

@@ -1,4 +1,5 @@
 /** `distillery run FILE`: analyze, execute what is not cached, record the run. */
+import {existsSync} from 'node:fs';
 import {join, relative, resolve} from 'node:path';
 import type {Command, CommandIO} from './command.js';
 import {EXIT} from './command.js';
@@ -41,13 +42,17 @@ Exit codes: 0 ok, 1 a node failed, 2 bad input, 130 interrupted.
 /** How many skipped instances the final summary names before abbreviating. */
 const SKIPPED_SHOWN = 20;
 
-function finalSummary(result: ExecuteResult): string {
+function finalSummary(result: ExecuteResult, logOf: (id: string) => string | undefined, record: string): string {
   const lines: string[] = [];
   const failed = result.nodes.filter((n) => n.status === 'failed');
   const skipped = result.nodes.filter((n) => n.status === 'skipped');
   if (failed.length > 0) {
     lines.push(`Failed (${failed.length}):`);
-    for (const n of failed) lines.push(`  ${n.id}: ${n.error ?? 'unknown error'}`);
+    for (const n of failed) {
+      const log = logOf(n.id);
+      lines.push(`  ${n.id}: ${n.error ?? 'unknown error'}${log === undefined ? '' : ` (log: ${log})`}`);
+    }
+    lines.push(`Run record (stacks included): ${record}`);
   }
   if (skipped.length > 0) {
     lines.push(`Skipped (${skipped.length}):`);
@@ -181,7 +186,11 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const reports = await publishReports(plan, store, join(io.cwd, '.distillery', 'reports'));
   for (const problem of reports.problems) io.stderr.write(`warning: ${problem}\n`);
   if (values.json !== true) {
-    io.stdout.write(finalSummary(result));
+    const logOf = (id: string): string | undefined => {
+      const path = recorder.logPath(id);
+      return existsSync(path) ? relative(io.cwd, path) : undefined;
+    };
+    io.stdout.write(finalSummary(result, logOf, relative(io.cwd, join(recorder.dir, 'summary.json'))));
     for (const r of reports.published) for (const f of r.files) io.stdout.write(`report: ${relative(io.cwd, f)}\n`);
   }
   if (result.problem !== undefined) {
