@@ -41,6 +41,6 @@ export class EmptyStore implements CacheStore {
   }
 
   async gc(): Promise<GcReport> {
-    return {removed: [], freedBytes: 0, remainingBytes: 0, strayRemoved: 0};
+    return {removed: [], freedBytes: 0, remainingBytes: 0, strayRemoved: 0, leasedKept: 0};
   }
 }

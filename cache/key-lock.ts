@@ -1,24 +1,25 @@
 /**
  * A per-key inter-process lock, so two runners sharing a cache never compute the same key at once.
  *
- * Why an O_EXCL lock file holding {host, pid} rather than proper-lockfile: proper-lockfile decides staleness only by
- * the lock's mtime (refreshed by a timer), so after a `kill -9` every waiter sits out the stale period (seconds at best,
- * and a tight period misfires when the event loop is busy). Here a waiter on the same host asks the OS whether the owner
- * pid is alive and takes over at once when it is not; an owner on another host (a shared cache on a network file
- * system) is judged by a heartbeat: the holder touches the file every few seconds and a lock not touched for
- * `staleMs` is dead. So locks die with their process.
+ * Why a lock file holding an owner stamp rather than proper-lockfile: proper-lockfile decides staleness only by the
+ * lock's mtime (refreshed by a timer), so after a `kill -9` every waiter sits out the stale period (seconds at best,
+ * and a tight period misfires when the event loop is busy). Here a waiter in the owner's scope (same host, boot and
+ * pid namespace) asks the OS whether the owner is alive, by pid *and* process start time, so neither a dead owner
+ * nor a reused pid (after a container restart) makes anyone wait; an owner in another scope (a shared cache on a
+ * network file system, another container) is judged by a heartbeat: the holder touches the file every few seconds
+ * and a lock not touched for `staleMs` is dead. So locks die with their process.
+ *
+ * A lock file is created complete: its content is written to a private temp file first and then hard-linked to the
+ * lock name (a link fails rather than replace an existing lock), so an empty or half-written lock file can only be
+ * debris of a crash or of an older version, and is taken over after a short grace period instead of `staleMs`.
  */
-import {hostname} from 'node:os';
-import {link, open, readFile, rename, stat, unlink, utimes} from 'node:fs/promises';
+import {link, open, readFile, rename, stat, unlink, utimes, writeFile} from 'node:fs/promises';
 import {randomBytes} from 'node:crypto';
 import {setTimeout as sleep} from 'node:timers/promises';
+import {describeOwner, liveness, ownStamp, parseStamp} from './owner-stamp.js';
+import type {OwnerStamp} from './owner-stamp.js';
 
-/** What a lock file contains. */
-interface LockOwner {
-  readonly host: string;
-  readonly pid: number;
-  readonly token: string;
-}
+export {isPidAlive} from './owner-stamp.js';
 
 /** A held lock; `release()` is idempotent. */
 export interface HeldLock {
@@ -27,71 +28,97 @@ export interface HeldLock {
 
 /** Timing knobs (tests shorten them). */
 export interface LockOptions {
-  /** A lock from another host untouched for this long is stale. */
+  /** A lock of another scope untouched for this long is stale. */
   readonly staleMs?: number;
   /** How often the holder refreshes its lock's mtime. */
   readonly heartbeatMs?: number;
   readonly signal?: AbortSignal;
+  /** Called once, with the holder ("pid 12 on gpu-box"), when the lock is held by someone else and we wait. */
+  readonly onWait?: (holder: string) => void;
 }
 
-const HOST = hostname();
+/** An unreadable lock file (empty: its writer died between creating and writing it) is dead after this long. */
+const UNREADABLE_GRACE_MS = 2_000;
 
-/** True when `pid` names a live process on this machine. */
-export function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+function errno(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
 }
 
-function parseOwner(text: string): LockOwner | undefined {
+function readOwner(text: string): OwnerStamp | undefined {
   try {
-    const value = JSON.parse(text) as Partial<LockOwner>;
-    if (typeof value.host === 'string' && typeof value.pid === 'number' && typeof value.token === 'string') {
-      return value as LockOwner;
-    }
+    return parseStamp(JSON.parse(text));
   } catch {
-    // A lock being written right now reads empty; the caller treats it as live and retries.
+    return undefined;
   }
-  return undefined;
+}
+
+/**
+ * Creates `path` holding `text`, failing with EEXIST if it exists. Through a hard link of a complete temp file where
+ * the file system supports links; else (some network and FUSE file systems) by an exclusive create and a write.
+ */
+async function createComplete(path: string, text: string): Promise<void> {
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(temp, text, {flag: 'wx'});
+  try {
+    await link(temp, path);
+    return;
+  } catch (error) {
+    const code = errno(error);
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw error;
+  } finally {
+    await unlink(temp).catch(() => undefined);
+  }
+  const handle = await open(path, 'wx');
+  try {
+    await handle.writeFile(text);
+  } catch (error) {
+    // A lock we could not fill (a full disk) must not stay behind looking held.
+    await handle.close();
+    await unlink(path).catch(() => undefined);
+    throw error;
+  }
+  await handle.close();
+}
+
+/** Who holds the lock at `path`, for messages ("pid 12 on gpu-box"), or a description of what is there. */
+async function holderOf(path: string): Promise<string> {
+  const owner = readOwner(await readFile(path, 'utf8').catch(() => ''));
+  return owner === undefined ? `an unreadable lock file ${path}` : describeOwner(owner);
 }
 
 /** Tries once to create the lock file; resolves to the held lock, or undefined when someone else holds it. */
 export async function tryLock(path: string, options: LockOptions = {}): Promise<HeldLock | undefined> {
-  const owner: LockOwner = {host: HOST, pid: process.pid, token: randomBytes(8).toString('hex')};
+  const owner = ownStamp();
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const handle = await open(path, 'wx');
-      try {
-        await handle.writeFile(JSON.stringify(owner));
-      } finally {
-        await handle.close();
-      }
+      await createComplete(path, JSON.stringify(owner));
       return holdLock(path, owner, options.heartbeatMs ?? 5_000);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if (errno(error) !== 'EEXIST') throw error;
     }
     if (!(await breakIfStale(path, options.staleMs ?? 30_000))) return undefined;
   }
   return undefined;
 }
 
-/** Waits (polling with a growing interval, up to `signal`) until the lock is ours. */
+/** Waits (polling with a growing interval, up to `signal`) until the lock is ours; says once whom it waits for. */
 export async function acquireLock(path: string, options: LockOptions = {}): Promise<HeldLock> {
   let delay = 10;
+  let told = false;
   for (;;) {
     options.signal?.throwIfAborted();
     const held = await tryLock(path, options);
     if (held !== undefined) return held;
+    if (!told && options.onWait !== undefined) {
+      told = true;
+      options.onWait(await holderOf(path));
+    }
     await sleep(delay, undefined, options.signal === undefined ? {} : {signal: options.signal});
     delay = Math.min(delay * 2, 200);
   }
 }
 
-function holdLock(path: string, owner: LockOwner, heartbeatMs: number): HeldLock {
+function holdLock(path: string, owner: OwnerStamp, heartbeatMs: number): HeldLock {
   const timer = setInterval(() => {
     const now = new Date();
     utimes(path, now, now).catch(() => undefined);
@@ -105,10 +132,18 @@ function holdLock(path: string, owner: LockOwner, heartbeatMs: number): HeldLock
       released = true;
       clearInterval(timer);
       // Only remove the file if it is still ours (it may have been broken as stale and re-taken).
-      const current = parseOwner(await readFile(path, 'utf8').catch(() => ''));
+      const current = readOwner(await readFile(path, 'utf8').catch(() => ''));
       if (current?.token === owner.token) await unlink(path).catch(() => undefined);
     },
   };
+}
+
+/** True when the lock whose content is `text` and mtime `mtimeMs` belongs to no live process. */
+export function isStale(text: string, mtimeMs: number, staleMs: number, now = Date.now()): boolean {
+  const owner = readOwner(text);
+  if (owner === undefined) return now - mtimeMs > UNREADABLE_GRACE_MS;
+  const state = liveness(owner);
+  return state === 'dead' || (state === 'unknown' && now - mtimeMs > staleMs);
 }
 
 /**
@@ -123,26 +158,20 @@ async function breakIfStale(path: string, staleMs: number): Promise<boolean> {
   try {
     [text, mtimeMs] = await Promise.all([readFile(path, 'utf8'), stat(path).then((s) => s.mtimeMs)]);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    if (errno(error) === 'ENOENT') return true;
     throw error;
   }
-  const owner = parseOwner(text);
-  const stale =
-    owner === undefined
-      ? Date.now() - mtimeMs > staleMs
-      : owner.host === HOST
-        ? !isPidAlive(owner.pid)
-        : Date.now() - mtimeMs > staleMs;
-  if (!stale) return false;
+  if (!isStale(text, mtimeMs, staleMs)) return false;
+  const owner = readOwner(text);
   const tomb = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     await rename(path, tomb);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    if (errno(error) === 'ENOENT') return true;
     throw error;
   }
-  const moved = parseOwner(await readFile(tomb, 'utf8').catch(() => ''));
-  if (owner !== undefined && moved !== undefined && moved.token !== owner.token) {
+  const moved = readOwner(await readFile(tomb, 'utf8').catch(() => ''));
+  if (moved !== undefined && moved.token !== owner?.token) {
     await link(tomb, path).catch(() => undefined);
   }
   await unlink(tomb).catch(() => undefined);

@@ -98,8 +98,19 @@ export function checkManifest(value: unknown, key: string): Manifest | string {
     }
     if (!listed.has(out['file'])) return `manifest output '${port}' names an unlisted file`;
   }
-  if (!isRecord(value['metrics'])) return 'manifest has no metrics';
-  if (!isRecord(value['timings']) || !isRecord(value['producer'])) return 'manifest has no timings or producer';
-  if (typeof value['createdAt'] !== 'string') return 'manifest has no creation time';
+  const metrics = value['metrics'];
+  if (!isRecord(metrics)) return 'manifest has no metrics';
+  for (const [name, metric] of Object.entries(metrics)) {
+    if (typeof metric !== 'number') return `manifest metric '${name}' is not a number`;
+  }
+  const timings = value['timings'];
+  const producer = value['producer'];
+  if (!isRecord(timings) || !isRecord(producer)) return 'manifest has no timings or producer';
+  if (typeof timings['startedAt'] !== 'string' || typeof timings['seconds'] !== 'number') return 'manifest timings are malformed';
+  // Every field a reader formats or sorts by must have its type: `cache ls` sorts by node id.
+  for (const field of ['nodeId', 'type', 'host', 'distilleryVersion']) {
+    if (typeof producer[field] !== 'string') return `manifest producer field '${field}' is not a string`;
+  }
+  if (typeof value['createdAt'] !== 'string' || Number.isNaN(Date.parse(value['createdAt']))) return 'manifest has no creation time';
   return value as unknown as Manifest;
 }

@@ -7,7 +7,7 @@ import {DEFAULT_TRANSFER_POLICY} from './remote-backend.js';
 import type {RemoteSpec} from './remote-url.js';
 import {RemoteStore} from './remote-store.js';
 import type {S3Settings} from './s3-backend.js';
-import {unreachable} from '../runner/unreachable.js';
+import {unreachable} from './unreachable.js';
 
 /** Everything needed to open a remote. */
 export interface RemoteSettings {

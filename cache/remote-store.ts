@@ -27,7 +27,7 @@ import type {Manifest, ManifestFile} from './manifest.js';
 import type {ObjectBackend, RemoteFailureKind} from './remote-backend.js';
 import {failureKind, RemoteError} from './remote-backend.js';
 import {redact} from './secrets.js';
-import {unreachable} from '../runner/unreachable.js';
+import {unreachable} from './unreachable.js';
 import type {CacheEntry, CacheStore} from './store.js';
 
 const ENTRIES = 'v1/entries';

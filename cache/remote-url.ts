@@ -8,7 +8,7 @@ import {isAbsolute, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import type {Result} from '../runner/result.js';
 import {fail, ok} from '../runner/result.js';
-import {unreachable} from '../runner/unreachable.js';
+import {unreachable} from './unreachable.js';
 
 /** Where a remote is. */
 export type RemoteSpec =

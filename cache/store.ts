@@ -4,8 +4,10 @@
  */
 import type {HeldLock} from './key-lock.js';
 import type {Manifest, ManifestOutput, Producer, Timings} from './manifest.js';
+import type {HeldLease} from './run-lease.js';
 
 export type {HeldLock} from './key-lock.js';
+export type {HeldLease} from './run-lease.js';
 
 /** A valid entry: its folder (a local path, read-only by convention) and its manifest. */
 export interface CacheEntry {
@@ -71,6 +73,8 @@ export interface GcOptions {
   readonly keep?: ReadonlySet<string>;
   /** Remove unkept entries, least recently used first, until the cache is at most this big. */
   readonly maxBytes?: number;
+  /** Only report what would be removed; change nothing (no stray cleaning either). */
+  readonly dryRun?: boolean;
 }
 
 /** What `gc` did. */
@@ -78,8 +82,10 @@ export interface GcReport {
   readonly removed: readonly string[];
   readonly freedBytes: number;
   readonly remainingBytes: number;
-  /** Abandoned temp folders and dead locks cleaned. */
+  /** Abandoned temp folders, dead locks and dead runs' leases cleaned. */
   readonly strayRemoved: number;
+  /** Entries that would have been removed but were kept because a running run reads them. */
+  readonly leasedKept: number;
 }
 
 /** A content-addressed store of node outputs. */
@@ -90,8 +96,11 @@ export interface CacheStore {
   get(key: string, options?: {readonly touch?: boolean}): Promise<CacheLookup>;
   /** A fresh staging folder for `key`. */
   stage(key: string): Promise<Staging>;
-  /** Takes the key's lock, waiting while another process (or another task of this one) holds it. */
-  lock(key: string, signal?: AbortSignal): Promise<HeldLock>;
+  /**
+   * Takes the key's lock, waiting while another process (or another task of this one) holds it; `onWait` is told
+   * once who holds it ("pid 12 on gpu-box"), so the wait can be shown.
+   */
+  lock(key: string, signal?: AbortSignal, onWait?: (holder: string) => void): Promise<HeldLock>;
   /** Takes the key's lock if it is free. */
   tryLock(key: string): Promise<HeldLock | undefined>;
   /** Every valid-looking entry (manifests read, files not checked). */
@@ -100,6 +109,23 @@ export interface CacheStore {
   verify(options?: {readonly repair?: boolean}): Promise<VerifyReport>;
   /** Removes one entry (atomically: it stops being a hit before its files go). */
   remove(key: string): Promise<boolean>;
-  /** Garbage collection. */
+  /** Garbage collection. Entries leased by running runs are never removed. */
   gc(options: GcOptions): Promise<GcReport>;
+  /**
+   * Registers a run that will read `keys`, so that `gc` keeps them until the lease is released. Optional: a store
+   * that never collects (a read-only remote) has nothing to protect. `onWait` is called once when the lease has to
+   * wait for a collection in progress.
+   */
+  lease?(keys: readonly string[], options?: {readonly onWait?: () => void; readonly signal?: AbortSignal}): Promise<HeldLease>;
+}
+
+/**
+ * Thrown by `Staging.commit` when what a node left in its staging folder cannot become an entry (a symlink, a pipe,
+ * an output port that is a folder): the node's fault, so that node fails and the run goes on.
+ */
+export class CommitRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CommitRefused';
+  }
 }

@@ -10,7 +10,7 @@
  *   this store: the run goes on locally. Locks, listing, verify and gc are the local cache's.
  */
 import pLimit from 'p-limit';
-import {unreachable} from '../runner/unreachable.js';
+import {unreachable} from './unreachable.js';
 import type {LimitFunction} from 'p-limit';
 import type {Manifest} from './manifest.js';
 import type {RemoteEventSink} from './remote-events.js';
@@ -23,6 +23,7 @@ import type {
   EntrySummary,
   GcOptions,
   GcReport,
+  HeldLease,
   HeldLock,
   Staging,
   VerifyReport,
@@ -212,8 +213,8 @@ export class TieredStore implements CacheStore {
     return {pushed: this.#pushed, failed: [...this.#failed]};
   }
 
-  lock(key: string, signal?: AbortSignal): Promise<HeldLock> {
-    return this.local.lock(key, signal);
+  lock(key: string, signal?: AbortSignal, onWait?: (holder: string) => void): Promise<HeldLock> {
+    return this.local.lock(key, signal, onWait);
   }
 
   tryLock(key: string): Promise<HeldLock | undefined> {
@@ -234,5 +235,11 @@ export class TieredStore implements CacheStore {
 
   gc(options: GcOptions): Promise<GcReport> {
     return this.local.gc(options);
+  }
+
+  /** The run's lease is on the local cache, the one a gc collects. */
+  async lease(keys: readonly string[], options?: {readonly onWait?: () => void; readonly signal?: AbortSignal}): Promise<HeldLease> {
+    if (this.local.lease === undefined) throw new Error('Internal error: the local store takes no leases');
+    return this.local.lease(keys, options);
   }
 }

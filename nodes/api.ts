@@ -104,6 +104,14 @@ export interface NodeDefinition<P = JsonObject> {
   readonly inputs?: Readonly<Record<string, InputPort>>;
   readonly outputs: Readonly<Record<string, OutputPort>>;
   readonly resources?: Resources;
+  /**
+   * Extra files the node's behaviour depends on that its module does not import by a static relative path: data
+   * files it reads, code it loads by an absolute path, `createRequire` or a computed `import()`. Paths or globs
+   * (`./tables/*.json`, `./python/**`), relative to the module's folder; their contents go into the
+   * implementation hash, so editing one recomputes this type's instances (like wireit's `files`). A pattern that
+   * matches no file is an error.
+   */
+  readonly files?: readonly string[];
   run(ctx: NodeContext<P>): Promise<void> | void;
 }
 

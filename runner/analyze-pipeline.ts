@@ -2,7 +2,7 @@
  * The front-end in one call: load the YAML, apply `--set` overrides, validate, expand the grid, analyze the graph and
  * compute keys. Every problem found on the way is collected and returned together as located diagnostics.
  */
-import {readFile} from 'node:fs/promises';
+import {open} from 'node:fs/promises';
 import path from 'node:path';
 import {
   DEFAULT_TORCH_THREADS,
@@ -18,6 +18,7 @@ import type {Diagnostic} from './diagnostic.js';
 import {dedupeDiagnostics, errorAt, sortDiagnostics} from './diagnostic.js';
 import {expand} from './expand.js';
 import {getHasher} from './keys.js';
+import {LIMIT_VARIABLES, limitsFrom} from './limits.js';
 import {PipelineLocator, parsePipelineText, pipelineData} from './pipeline-document.js';
 import {readPipelineSpec} from './pipeline-spec.js';
 import type {Plan} from './plan.js';
@@ -75,6 +76,42 @@ function environmentOf(env: NodeJS.ProcessEnv): Result<Record<string, string>, D
   }
 }
 
+/**
+ * Reads at most `maxBytes` of a pipeline file. Reading stops at the cap rather than trusting the size the file
+ * system reports: `/dev/zero`, a pipe or a `/proc` file report none (or a wrong one) and would otherwise be read
+ * until memory runs out.
+ */
+async function readBounded(file: string, maxBytes: number): Promise<Result<string, {why: string; tooLarge: boolean}>> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error: unknown) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return fail({why: code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String((error as Error).message), tooLarge: false});
+  }
+  try {
+    const info = await handle.stat();
+    if (info.isDirectory()) return fail({why: 'it is a directory', tooLarge: false});
+    if (info.isFile() && info.size > maxBytes) return fail({why: `it has ${info.size} bytes, more than ${maxBytes}`, tooLarge: true});
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(64 * 1024);
+      const {bytesRead} = await handle.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      length += bytesRead;
+      if (length > maxBytes) return fail({why: `it has more than ${maxBytes} bytes`, tooLarge: true});
+    }
+    return ok(Buffer.concat(chunks, length).toString('utf8'));
+  } catch (error: unknown) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return fail({why: code === 'EISDIR' ? 'it is a directory' : String((error as Error).message), tooLarge: false});
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Loads, validates, expands and analyzes the pipeline in `file`; the Plan, or every problem found. */
 export async function analyzePipeline(
   file: string,
@@ -85,16 +122,18 @@ export async function analyzePipeline(
   const sets = options.sets ?? [];
   const absolute = path.resolve(cwd, file);
   const relative = path.relative(cwd, absolute);
-  const display = relative === '' || relative.startsWith('..') || path.isAbsolute(relative) ? absolute : relative;
+  // Outside the working directory (`../x.yaml`, but not a file named `..yaml` in it): the absolute path reads better.
+  const outside = relative === '..' || relative.startsWith(`..${path.sep}`);
+  const display = relative === '' || outside || path.isAbsolute(relative) ? absolute : relative;
 
-  let text: string;
-  try {
-    text = await readFile(absolute, 'utf8');
-  } catch (error: unknown) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String((error as Error).message);
-    return failed([errorAt('file-unreadable', {file: display, line: 1, col: 1}, `cannot read the pipeline: ${why}`)]);
+  const limits = limitsFrom(env);
+  if (!limits.ok) return failed([limits.error]);
+  const read = await readBounded(absolute, limits.value.pipelineBytes);
+  if (!read.ok) {
+    const hint = read.error.tooLarge ? `a pipeline is at most ${limits.value.pipelineBytes} bytes; ${LIMIT_VARIABLES.pipelineBytes} raises the limit` : undefined;
+    return failed([errorAt('file-unreadable', {file: display, line: 1, col: 1}, `cannot read the pipeline: ${read.error.why}`, hint)]);
   }
+  const text = read.value;
   const source = new SourceText(display, text);
   const parsed = parsePipelineText(source);
   if (!parsed.ok) return failed(parsed.error);
@@ -123,6 +162,7 @@ export async function analyzePipeline(
   diagnostics.push(...wiring.diagnostics);
   const resolver = new ReferenceResolver(spec, locator);
   const expansion = expand({
+    maxInstances: limits.value.instances,
     spec,
     order: wiring.order,
     types: wiring.types,

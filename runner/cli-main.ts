@@ -1,10 +1,26 @@
 /** Process entry for the CLI: wires the real streams and sets the exit code. */
-import {main} from './cli.js';
+import {main, reportUnexpected} from './cli.js';
 
-const code = await main(process.argv.slice(2), {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  cwd: process.cwd(),
-  env: process.env,
-});
-process.exitCode = code;
+const io = {stdout: process.stdout, stderr: process.stderr, cwd: process.cwd(), env: process.env};
+const name = process.argv[2] ?? '';
+
+// An error thrown outside any awaited chain (an event handler, a stream) still ends as a message, never a stack.
+const last = (error: unknown): void => {
+  process.exitCode = reportUnexpected(name, error, io);
+  process.exit();
+};
+process.on('uncaughtException', last);
+process.on('unhandledRejection', last);
+// A reader that went away (`distillery cache ls | head -1`) is no error: the rest of the output is dropped, and the
+// command finishes its work (a run still writes its record).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') last(error);
+  });
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2), io);
+} catch (error) {
+  process.exitCode = reportUnexpected(name, error, io);
+}

@@ -3,6 +3,8 @@
  */
 import type {Command, CommandIO} from './commands/command.js';
 import {EXIT} from './commands/command.js';
+import {CacheFolderError} from '../cache/cache-marker.js';
+import {classifyError} from './error-kind.js';
 
 /** Sub-command name -> module loader. */
 const COMMANDS: Readonly<Record<string, () => Promise<{default: Command}>>> = {
@@ -45,7 +47,9 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
   }
   const load = COMMANDS[name];
   if (load === undefined) {
-    io.stderr.write(`distillery: unknown command '${name}'\n\n${await usage()}`);
+    const {didYouMeanHint} = await import('./did-you-mean.js');
+    const hint = didYouMeanHint(name, Object.keys(COMMANDS));
+    io.stderr.write(`distillery: unknown command '${name}'${hint === undefined ? '' : `; ${hint}`}\n\n${await usage()}`);
     return EXIT.badInput;
   }
   const command = (await load()).default;
@@ -53,5 +57,32 @@ export async function main(argv: readonly string[], io: CommandIO): Promise<numb
     io.stdout.write(command.help.endsWith('\n') ? command.help : command.help + '\n');
     return EXIT.ok;
   }
-  return command.run(rest, io);
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    return reportUnexpected(name, error, io);
+  }
+}
+
+/**
+ * The last line of defence: an error no command turned into a message. A cache folder refused for safety, or an
+ * environment problem (a full disk, a read-only folder), is a message and exit code 2; anything else is a bug, said
+ * as such, with the stack only on request (`run` has already written it to its run record).
+ */
+export function reportUnexpected(name: string, error: unknown, io: Pick<CommandIO, 'stderr' | 'env'>): number {
+  if (error instanceof CacheFolderError) {
+    io.stderr.write(`distillery ${name}: error: ${error.problem.message}\n  hint: ${error.problem.hint}\n`);
+    return EXIT.badInput;
+  }
+  const e = classifyError(error);
+  if (e.kind === 'environment') {
+    io.stderr.write(`distillery ${name}: error: ${e.message}\n`);
+    return EXIT.badInput;
+  }
+  const debug = io.env['DISTILLERY_DEBUG'] !== undefined && io.env['DISTILLERY_DEBUG'] !== '' && io.env['DISTILLERY_DEBUG'] !== '0';
+  io.stderr.write(
+    `distillery ${name}: internal error: ${e.message}\n` +
+      (debug && e.stack !== undefined ? `${e.stack}\n` : '  this is a bug in distillery; DISTILLERY_DEBUG=1 shows where it happened\n'),
+  );
+  return EXIT.internal;
 }

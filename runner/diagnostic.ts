@@ -24,10 +24,14 @@ export type DiagnosticReason =
   | 'invalid-name'
   /** A `grid:` variable with no values. */
   | 'empty-grid'
+  /** A `grid:` variable that lists one value twice (`[1, 1.0]`). */
+  | 'duplicate-grid-value'
   /** A `grid:` variable that no node uses, so it expands nothing (a warning). */
   | 'unused-grid-variable'
   /** `repeat:` is not a positive integer. */
   | 'bad-repeat'
+  /** The plan would have more instances (or grid variants) than the limit (DISTILLERY_MAX_INSTANCES). */
+  | 'too-many-instances'
   /** A `type:` that no built-in or imported module defines. */
   | 'unknown-node-type'
   /** Two modules define the same node type. */

@@ -48,6 +48,8 @@ export type RunEvent =
       readonly willRetry: boolean;
     }
   | {readonly type: 'node-skipped'; readonly id: string; readonly reason: string}
+  /** The instance's key is locked by another process (or another instance of this run computing the same key). */
+  | {readonly type: 'node-waiting'; readonly id: string; readonly key: string; readonly holder: string}
   | {readonly type: 'cache-corrupt'; readonly id: string; readonly key: string; readonly reason: string}
   | {readonly type: 'notice'; readonly message: string}
   /** Remote cache traffic and trouble; `id` is the instance whose key it is, when the key is in the plan. */

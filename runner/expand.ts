@@ -9,6 +9,7 @@ import type {CheckedInput} from './check-connections.js';
 import type {Diagnostic} from './diagnostic.js';
 import {errorAt, warningAt} from './diagnostic.js';
 import {instanceId} from './instance-id.js';
+import {LIMIT_VARIABLES} from './limits.js';
 import type {Hasher} from './keys.js';
 import {computeKey, instanceSeed} from './keys.js';
 import type {PipelineLocator} from './pipeline-document.js';
@@ -29,6 +30,8 @@ export interface ExpandInput {
   readonly locator: PipelineLocator;
   readonly hasher: Hasher;
   readonly environment: Readonly<Record<string, string>>;
+  /** The most instances (and grid variants) a plan may have; counted before anything is expanded. */
+  readonly maxInstances: number;
 }
 
 /** The expanded instances (in creation order: topological by name) and per-name grid variables. */
@@ -65,6 +68,7 @@ export function expand(input: ExpandInput): Expansion {
   const keys = new Map<string, string>();
   const gridVars = new Map<string, readonly string[]>();
   let anyBroken = false;
+  let planned = 0;
   const file = locator.source.display;
   for (const name of input.order) {
     const node = spec.nodes.get(name);
@@ -85,6 +89,21 @@ export function expand(input: ExpandInput): Expansion {
     const sortedVars = [...vars].sort();
     gridVars.set(name, sortedVars);
     if (registered === undefined || broken) continue;
+    // Counted before expanding, so a grid of a million combinations or `repeat: 10000000` costs nothing.
+    const variants = sortedVars.reduce((n, v) => n * (spec.grid.get(v)?.length ?? 1), 1);
+    planned += variants * node.repeat;
+    if (planned > input.maxInstances) {
+      const byRepeat = node.repeat > input.maxInstances;
+      diagnostics.push(
+        errorAt(
+          'too-many-instances',
+          byRepeat ? locator.value(['nodes', name, 'repeat']) : locator.key(['nodes', name]),
+          `node "${name}" makes ${variants * node.repeat} instances (${node.repeat} repeat${node.repeat === 1 ? '' : 's'} x ${variants} grid variant${variants === 1 ? '' : 's'}${sortedVars.length > 0 ? ` over ${sortedVars.join(', ')}` : ''}), and the plan would have ${planned}, more than the limit of ${input.maxInstances}`,
+          `use a smaller grid or repeat; if you mean it, raise the limit with ${LIMIT_VARIABLES.instances}`,
+        ),
+      );
+      return {instances, gridVars, diagnostics};
+    }
     const definition = registered.definition;
     const outputs = Object.fromEntries(Object.entries(definition.outputs).map(([port, o]) => [port, o.kind]));
     const keyLocation = locator.key(['nodes', name]);
@@ -159,12 +178,27 @@ export function expand(input: ExpandInput): Expansion {
           inputs: plannedInputs,
           outputs,
           resources: definition.resources ?? {},
+          ...(node.timeoutMs === undefined ? {} : {timeoutMs: node.timeoutMs}),
           key,
           keyParts,
           location,
         });
       }
     }
+  }
+  // Each combination of the variables in use is a variant with its own list of instances.
+  const usedVars = [...new Set([...gridVars.values()].flat())].sort();
+  const variantCount = usedVars.reduce((n, v) => n * (spec.grid.get(v)?.length ?? 1), 1);
+  if (variantCount > input.maxInstances) {
+    diagnostics.push(
+      errorAt(
+        'too-many-instances',
+        locator.key(['grid', usedVars[0] ?? '']),
+        `the grid has ${variantCount} combinations of ${usedVars.join(', ')}, more than the limit of ${input.maxInstances}`,
+        `use fewer grid values; if you mean it, raise the limit with ${LIMIT_VARIABLES.instances}`,
+      ),
+    );
+    return {instances, gridVars, diagnostics};
   }
   // A variable no node uses expands nothing: the ablation the user asked for would silently not happen. (Not reported
   // next to a broken reference, which is most likely the misspelt use, already reported with a did-you-mean.)

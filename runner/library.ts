@@ -144,7 +144,7 @@ export async function runPipeline(plan: Plan, options: RunOptions = {}): Promise
   let reports: readonly PublishedReport[] = [];
   if (options.publishReports !== false) {
     const {publishReports} = await import('./publish-reports.js');
-    reports = await publishReports(plan, store, join(cwd, '.distillery', 'reports'), {
+    const outcome = await publishReports(plan, store, join(cwd, '.distillery', 'reports'), {
       pipeline: plan.name,
       file: relative(cwd, plan.file),
       runId,
@@ -153,6 +153,7 @@ export async function runPipeline(plan: Plan, options: RunOptions = {}): Promise
       params: plan.params ?? {},
       grid: plan.grid ?? {},
     });
+    reports = outcome.published;
   }
   return {...result, summary, reports};
 }

@@ -7,7 +7,7 @@
  * are part of the declared environment instead. Written by hand because the bundlers that compute import graphs
  * would be a heavy dependency for a scan that only needs relative specifiers.
  */
-import {existsSync, readFileSync} from 'node:fs';
+import {existsSync, readFileSync, statSync} from 'node:fs';
 import {dirname, relative, resolve, sep} from 'node:path';
 
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"](\.{1,2}\/[^'"]+)['"]/g;
@@ -44,6 +44,8 @@ export function moduleClosure(entry: string): string[] {
   for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
     let text: string;
     try {
+      // Only regular files: a relative import that reaches a device (`../../dev/zero`) must not be read forever.
+      if (statSync(file).isFile() !== true) continue;
       text = readFileSync(file, 'utf8');
     } catch {
       continue;
@@ -71,6 +73,7 @@ export function closureBytes(entry: string): Uint8Array {
   for (const file of files) {
     parts.push(Buffer.from(`${relative(base, file).split(sep).join('/')}\0`));
     try {
+      if (statSync(file).isFile() !== true) throw new Error('not a regular file');
       parts.push(readFileSync(file));
     } catch {
       parts.push(Buffer.from('<unreadable>'));

@@ -34,6 +34,11 @@ export function parsePipelineText(source: SourceText): Result<Document.Parsed, D
     doc.errors.map((e) => {
       // yaml appends " at line L, column C:" and a code excerpt; we render our own excerpt.
       const message = (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '');
+      // The parser is recursive: a few hundred levels of nesting exhaust its stack, which it reports in its own words.
+      if (/Maximum call stack size exceeded/.test(message)) {
+        return errorAt('yaml-syntax', source.location(e.pos[0], e.pos[1]), 'the YAML nests too deeply to be read',
+          'a pipeline needs a few levels of nesting; this one has hundreds');
+      }
       return errorAt('yaml-syntax', source.location(e.pos[0], e.pos[1]), message);
     }),
   );

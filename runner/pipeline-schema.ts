@@ -7,8 +7,21 @@ import type {JsonObject} from '../nodes/api.js';
 /** Node names, grid variables and params: identifiers, so `${grid.x}`, `node.port` and `node[i]` parse unambiguously. */
 export const NAME_PATTERN = '^[A-Za-z][A-Za-z0-9_-]*$';
 
+/**
+ * Pipeline names: the name is a folder name (`.distillery/reports/<name>/`), so it may hold no path separators and
+ * cannot be `.` or `..` (which once made `run` replace the whole `.distillery/` folder).
+ */
+export const PIPELINE_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
+
+/** Longest pipeline name (it becomes a folder name). */
+export const PIPELINE_NAME_MAX = 100;
+
+/** Why names are restricted, for the hint of every invalid pipeline name. */
+export const PIPELINE_NAME_HINT =
+  `the name is the folder of its reports: letters, digits, ".", "_" and "-", starting with a letter or digit, at most ${PIPELINE_NAME_MAX} characters`;
+
 /** The keys a node entry may have (used for did-you-mean on unknown keys). */
-export const NODE_KEYS = ['type', 'description', 'repeat', 'seed', 'in', 'with'] as const;
+export const NODE_KEYS = ['type', 'description', 'repeat', 'seed', 'timeout', 'in', 'with'] as const;
 
 /** The top-level keys of a pipeline. */
 export const TOP_LEVEL_KEYS = ['name', 'description', 'imports', 'params', 'grid', 'devices', 'nodes'] as const;
@@ -23,7 +36,12 @@ export const PIPELINE_SCHEMA: JsonObject = {
   additionalProperties: false,
   required: ['nodes'],
   properties: {
-    name: {type: 'string', minLength: 1, description: 'The experiment name (defaults to the file name).'},
+    name: {
+      type: 'string',
+      pattern: PIPELINE_NAME_PATTERN,
+      maxLength: PIPELINE_NAME_MAX,
+      description: 'The experiment name (defaults to the file name); letters, digits, ".", "_" and "-", starting with a letter or digit.',
+    },
     description: {type: 'string'},
     imports: {
       type: 'array',
@@ -71,6 +89,10 @@ export const PIPELINE_SCHEMA: JsonObject = {
         description: {type: 'string'},
         repeat: {type: 'integer', minimum: 1, description: 'Number of instances name[0]..name[K-1], each with its own seed.'},
         seed: {type: 'integer', description: 'Mixed into the instance seeds, to draw a different set.'},
+        timeout: {
+          type: ['number', 'string'],
+          description: 'Longest an instance may run (seconds, or "90s", "45m", "1h30m"); past it, it fails and its worker is killed.',
+        },
         in: {
           type: 'object',
           description: 'Input port -> `node`, `node.port`, `node[*]`, `node[i]` (or a list of single references).',

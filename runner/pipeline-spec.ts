@@ -6,7 +6,10 @@ import path from 'node:path';
 import type {JsonValue} from '../nodes/api.js';
 import type {Diagnostic} from './diagnostic.js';
 import {errorAt} from './diagnostic.js';
+import {parseDuration} from './duration.js';
+import {canonicalJson} from './canonical-json.js';
 import type {DataPath, PipelineLocator} from './pipeline-document.js';
+import {PIPELINE_NAME_HINT, PIPELINE_NAME_MAX, PIPELINE_NAME_PATTERN} from './pipeline-schema.js';
 
 /** One reference in `in:`: `node`, `node.port`, `node[*]`, `node[i]`, `node[i].port`. */
 export interface InputRef {
@@ -35,6 +38,8 @@ export interface NodeSpec {
   readonly type: string | undefined;
   readonly repeat: number;
   readonly seed: number | undefined;
+  /** `timeout:` in milliseconds, when written (and valid). */
+  readonly timeoutMs: number | undefined;
   readonly inputs: readonly InputSpec[];
   readonly with: Readonly<Record<string, unknown>>;
 }
@@ -96,24 +101,65 @@ export function readPipelineSpec(data: unknown, file: string, locator: PipelineL
     }
     const repeat = raw['repeat'];
     const seed = raw['seed'];
+    let timeoutMs: number | undefined;
+    // Other types are the schema's to report.
+    if (typeof raw['timeout'] === 'number' || typeof raw['timeout'] === 'string') {
+      const parsed = parseDuration(raw['timeout']);
+      if (parsed.ok) timeoutMs = parsed.value;
+      else {
+        diagnostics.push(
+          errorAt('invalid-value', locator.value(['nodes', name, 'timeout']), `timeout of node "${name}": ${parsed.error}`,
+            'write seconds (timeout: 600) or a duration such as "90s", "45m", "1h30m"'),
+        );
+      }
+    }
     nodes.set(name, {
       name,
       type: typeof raw['type'] === 'string' && raw['type'] !== '' ? raw['type'] : undefined,
       repeat: Number.isInteger(repeat) && (repeat as number) >= 1 ? (repeat as number) : 1,
       seed: Number.isInteger(seed) ? (seed as number) : undefined,
+      timeoutMs,
       inputs,
       with: isRecord(raw['with']) ? raw['with'] : {},
     });
   }
   const grid = new Map<string, readonly JsonValue[]>();
   for (const [name, values] of sortedEntries(root['grid'])) {
-    if (Array.isArray(values) && values.length > 0) grid.set(name, values as JsonValue[]);
+    if (!Array.isArray(values) || values.length === 0) continue;
+    // Two values with one canonical form (1 and 1.0) would make two instances with one id: report, keep the first.
+    const seen = new Map<string, number>();
+    const unique: JsonValue[] = [];
+    values.forEach((value: unknown, i) => {
+      const json = canonicalJson(value);
+      const text = json.ok ? json.value : `#${i}`;
+      const first = seen.get(text);
+      if (first === undefined) {
+        seen.set(text, i);
+        unique.push(value as JsonValue);
+        return;
+      }
+      diagnostics.push(
+        errorAt('duplicate-grid-value', locator.value(['grid', name, i]), `grid variable "${name}" has the value ${text} twice (also at position ${first + 1})`,
+          'list each value once: values are compared as JSON, so 1 and 1.0 are the same'),
+      );
+    });
+    grid.set(name, unique);
   }
   const imports = Array.isArray(root['imports'])
     ? (root['imports'] as unknown[]).flatMap((s, i) => (typeof s === 'string' && s !== '' ? [{specifier: s, path: ['imports', i]}] : []))
     : [];
   const devices = root['devices'];
   const gpus = isRecord(devices) && Array.isArray(devices['gpus']) ? (devices['gpus'] as unknown[]).map(String) : undefined;
-  const name = typeof root['name'] === 'string' && root['name'] !== '' ? root['name'] : path.basename(file).replace(/\.ya?ml$/i, '');
+  let name = typeof root['name'] === 'string' && root['name'] !== '' ? root['name'] : undefined;
+  if (name === undefined) {
+    // No name: the file name gives it, and must then be as safe a folder name as a written one.
+    name = path.basename(file).replace(/\.ya?ml$/i, '');
+    if (!new RegExp(PIPELINE_NAME_PATTERN).test(name) || name.length > PIPELINE_NAME_MAX) {
+      diagnostics.push(
+        errorAt('invalid-name', locator.value([]), `the pipeline has no name: and its file name gives ${JSON.stringify(name)}, which cannot be a folder name`,
+          `add a name, e.g. name: experiment (${PIPELINE_NAME_HINT})`),
+      );
+    }
+  }
   return {spec: {name, imports, params: new Map(sortedEntries(root['params'])), grid, gridNames: new Set(sortedEntries(root['grid']).map(([k]) => k)), gpus, nodes}, diagnostics};
 }

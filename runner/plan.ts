@@ -58,6 +58,8 @@ export interface PlannedNode {
   /** Output port -> kind. */
   readonly outputs: Readonly<Record<string, string>>;
   readonly resources: Resources;
+  /** The node's `timeout:` in milliseconds (not part of the key: it bounds the run, it does not change results). */
+  readonly timeoutMs?: number;
   readonly key: CacheKey;
   readonly keyParts: KeyParts;
   readonly location: SourceLocation;

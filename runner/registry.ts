@@ -5,7 +5,8 @@
  * every key of that type, so editing a node's code invalidates exactly its results. A worker process reloads a type
  * from `PlannedNode.module` with `loadNodeType`.
  */
-import {existsSync} from 'node:fs';
+import {existsSync, readFileSync, statSync} from 'node:fs';
+import {globSync} from 'tinyglobby';
 import path from 'node:path';
 import {fileURLToPath, pathToFileURL} from 'node:url';
 import type {NodeDefinition} from '../nodes/api.js';
@@ -54,10 +55,38 @@ export class NodeTypeRegistry {
 const BUILTIN_PREFIX = 'builtin:';
 const NODES_INDEX = new URL('../nodes/index.js', import.meta.url);
 
-function implementationOf(hasher: Hasher, definition: NodeDefinition, file: string): string {
+/** The implementation hash of a type, or why its declared `files` cannot be hashed. */
+function implementationOf(hasher: Hasher, definition: NodeDefinition, file: string): {ok: true; value: string} | {ok: false; error: string} {
   // The module and everything it imports by relative path: editing a helper in ml/ invalidates the nodes using it.
-  const hash = hasher.hashBytes(closureBytes(file));
-  return definition.version === undefined ? hash : `${String(definition.version)}+${hash}`;
+  let bytes = closureBytes(file);
+  if (definition.files !== undefined && definition.files.length > 0) {
+    const declared = declaredFilesBytes(definition.files, path.dirname(file));
+    if (!declared.ok) return {ok: false, error: `node type "${definition.type}" declares files ${declared.error}`};
+    bytes = Buffer.concat([bytes, declared.value]);
+  }
+  const hash = hasher.hashBytes(bytes);
+  return {ok: true, value: definition.version === undefined ? hash : `${String(definition.version)}+${hash}`};
+}
+
+/**
+ * The bytes that identify a type's declared `files`: each matched regular file's path (relative to the module's
+ * folder) and content, sorted by path. A pattern that matches nothing is reported: it is most likely a typo, and a
+ * dependency that silently hashes to nothing would give stale hits.
+ */
+function declaredFilesBytes(patterns: readonly unknown[], baseDir: string): {ok: true; value: Buffer} | {ok: false; error: string} {
+  const parts: Buffer[] = [];
+  const seen = new Set<string>();
+  for (const pattern of patterns) {
+    if (typeof pattern !== 'string' || pattern === '') return {ok: false, error: `with a pattern that is not a non-empty string: ${JSON.stringify(pattern)}`};
+    const matches = globSync(pattern, {cwd: baseDir, onlyFiles: true, dot: true, absolute: true, expandDirectories: false});
+    const regular = matches.filter((m) => statSync(m, {throwIfNoEntry: false})?.isFile() === true);
+    if (regular.length === 0) return {ok: false, error: `"${pattern}", which matches no file (relative to ${baseDir})`};
+    for (const match of regular) seen.add(match);
+  }
+  for (const match of [...seen].sort()) {
+    parts.push(Buffer.from(`${path.relative(baseDir, match).split(path.sep).join('/')}\0`), readFileSync(match), Buffer.from('\0'));
+  }
+  return {ok: true, value: Buffer.concat(parts)};
 }
 
 /** Why a module's default export is not a list of node definitions, or undefined when it is. */
@@ -104,11 +133,9 @@ async function addBuiltins(registry: NodeTypeRegistry, hasher: Hasher): Promise<
   const builtins = await import('../nodes/index.js');
   for (const definition of builtins.default) {
     const url = builtins.builtinModules[definition.type] ?? NODES_INDEX;
-    registry.add({
-      definition,
-      module: `${BUILTIN_PREFIX}${definition.type}`,
-      implementation: implementationOf(hasher, definition, fileURLToPath(url)),
-    });
+    const implementation = implementationOf(hasher, definition, fileURLToPath(url));
+    if (!implementation.ok) throw new Error(`Internal error: built-in ${implementation.error}`);
+    registry.add({definition, module: `${BUILTIN_PREFIX}${definition.type}`, implementation: implementation.value});
   }
 }
 
@@ -132,6 +159,10 @@ export async function buildRegistry(
       const file = path.resolve(baseDir, request.specifier);
       if (!existsSync(file)) {
         return {request, file, error: `cannot import "${request.specifier}": no such file`};
+      }
+      // A device (`/dev/zero`), a pipe or a folder would hang the import or the hashing of its source.
+      if (!statSync(file).isFile()) {
+        return {request, file, error: `cannot import "${request.specifier}": not a regular file`};
       }
       try {
         return {request, file, exported: await importDefault(pathToFileURL(file))};
@@ -157,7 +188,13 @@ export async function buildRegistry(
       continue;
     }
     for (const definition of entry.exported as NodeDefinition[]) {
-      const added = registry.add({definition, module: entry.file, implementation: implementationOf(hasher, definition, entry.file)});
+      const implementation = implementationOf(hasher, definition, entry.file);
+      if (!implementation.ok) {
+        diagnostics.push(errorAt('import-failed', entry.request.location, `cannot use "${entry.request.specifier}": ${implementation.error}`,
+          'files: lists paths or globs relative to the module, e.g. files: ["./data/*.json"]'));
+        continue;
+      }
+      const added = registry.add({definition, module: entry.file, implementation: implementation.value});
       if (!added) {
         diagnostics.push(
           errorAt('duplicate-node-type', entry.request.location,

@@ -10,6 +10,7 @@ import {dirname, join} from 'node:path';
 import type {RunEvent, RunStatus} from './events.js';
 import type {NodeReport} from './executor.js';
 import type {RunDescription} from './run-description.js';
+import {folderName} from './publish-reports.js';
 
 /** One node of `summary.json`: the executor's report of it (seconds rounded to milliseconds). */
 export type RecordedNode = NodeReport;
@@ -26,6 +27,9 @@ export interface RunSummary extends Partial<RunDescription> {
   readonly finishedAt: string;
   readonly status: RunStatus;
   readonly nodes: readonly RecordedNode[];
+  /** A failure of the run rather than of a node (an environment problem, or an internal error and its stack). */
+  readonly error?: string;
+  readonly stack?: string;
 }
 
 /** The folder holding all run records under a working directory. */
@@ -75,6 +79,8 @@ export class RunRecorder {
   readonly runId: string;
   readonly dir: string;
   readonly #events: WriteStream;
+  /** One log per started instance, open while it runs. */
+  readonly #logs = new Map<string, WriteStream>();
 
   private constructor(runId: string, dir: string) {
     this.runId = runId;
@@ -87,19 +93,60 @@ export class RunRecorder {
   /** Creates `<cwd>/.distillery/runs/<runId>/`. */
   static async create(cwd: string, runId: string = newRunId()): Promise<RunRecorder> {
     const dir = join(runsDir(cwd), runId);
-    await mkdir(dir, {recursive: true});
+    await mkdir(join(dir, 'logs'), {recursive: true});
     return new RunRecorder(runId, dir);
   }
 
-  /** Appends an event (with its time) to `events.jsonl`. */
+  /** Where the log of instance `id` is: `logs/<id as a file name>.log` in the run's folder. */
+  logPath(id: string): string {
+    return join(this.dir, 'logs', `${folderName(id)}.log`);
+  }
+
+  /**
+   * Appends an event (with its time) to `events.jsonl`, and a node's own lines (what it logged or printed, its
+   * failure) to that node's log file, so every instance that ran has a log to point at.
+   */
   record(event: RunEvent): void {
-    this.#events.write(JSON.stringify({time: new Date().toISOString(), ...event}) + '\n');
+    const time = new Date().toISOString();
+    this.#events.write(JSON.stringify({time, ...event}) + '\n');
+    switch (event.type) {
+      case 'node-started': {
+        this.#logs.get(event.id)?.end();
+        const stream = createWriteStream(this.logPath(event.id), {flags: 'a'});
+        stream.on('error', () => undefined);
+        stream.write(`${time} start on ${event.device.kind} ${event.device.id}, attempt ${event.attempt}\n`);
+        this.#logs.set(event.id, stream);
+        break;
+      }
+      case 'node-log':
+        this.#logs.get(event.id)?.write(`${event.message}\n`);
+        break;
+      case 'node-failed':
+        this.#logs.get(event.id)?.write(`${time} FAILED: ${event.error}\n${event.stack ?? ''}${event.stack === undefined ? '' : '\n'}`);
+        if (!event.willRetry) this.#closeLog(event.id);
+        break;
+      case 'node-succeeded':
+        this.#logs.get(event.id)?.write(`${time} done in ${event.seconds.toFixed(2)} s\n`);
+        this.#closeLog(event.id);
+        break;
+      case 'node-skipped':
+        this.#closeLog(event.id);
+        break;
+      default:
+        break;
+    }
+  }
+
+  #closeLog(id: string): void {
+    this.#logs.get(id)?.end();
+    this.#logs.delete(id);
   }
 
   /** Writes `summary.json` (and a copy to `extraPath`, `--summary FILE`), and closes the event log. */
   async finish(summary: RunSummary, extraPath?: string): Promise<void> {
     const text = JSON.stringify(summary, null, 2) + '\n';
-    await new Promise<void>((resolve) => this.#events.end(resolve));
+    await Promise.all([this.#events, ...this.#logs.values()].map((stream) => new Promise<void>((resolve) => stream.end(resolve))));
+    this.#logs.clear();
     await writeFile(join(this.dir, 'summary.json'), text);
     if (extraPath !== undefined) {
       await mkdir(dirname(extraPath), {recursive: true});

@@ -7,7 +7,9 @@
 import {fork} from 'node:child_process';
 import type {ChildProcess} from 'node:child_process';
 import {fileURLToPath} from 'node:url';
+import {randomBytes} from 'node:crypto';
 import type {ParentMessage, WorkerJob, WorkerMessage, WrittenOutput} from './worker-protocol.js';
+import {formatDuration} from './duration.js';
 
 /** How a job ended. */
 export type JobOutcome =
@@ -39,6 +41,8 @@ export interface RunJobOptions {
   /** Set as `CUDA_VISIBLE_DEVICES` of a fresh worker. */
   readonly cudaVisibleDevices?: string;
   readonly signal?: AbortSignal;
+  /** Past this, the job fails and its worker is stopped (abort message, SIGTERM, SIGKILL) and not reused. */
+  readonly timeoutMs?: number;
   readonly listener: JobListener;
 }
 
@@ -56,6 +60,11 @@ interface Worker {
   readonly ready: Promise<void>;
   /** Lines the node printed itself (console.log inside a node), routed to the current job's log. */
   onOutput?: (line: string) => void;
+  /** The current job's end-of-output mark, and what to call when a stream has delivered everything up to it. */
+  mark?: string;
+  onMark?: () => void;
+  /** Resolves when both output streams have ended (every byte delivered). */
+  readonly drained: Promise<void>;
   exited: boolean;
 }
 
@@ -79,9 +88,16 @@ export class WorkerHost {
     if (cudaVisibleDevices !== undefined) env['CUDA_VISIBLE_DEVICES'] = cudaVisibleDevices;
     const child = fork(path, [], {execArgv, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json'});
     this.started++;
+    const ended = (stream: NodeJS.ReadableStream | null): Promise<void> =>
+      stream === null ? Promise.resolve() : new Promise((resolve) => {
+        stream.once('end', resolve);
+        stream.once('close', resolve);
+        stream.once('error', () => resolve());
+      });
     const worker: Worker = {
       child,
       exited: false,
+      drained: Promise.all([ended(child.stdout), ended(child.stderr)]).then(() => undefined),
       ready: new Promise((resolve, reject) => {
         const onMessage = (m: WorkerMessage): void => {
           if (m.type === 'ready') {
@@ -103,15 +119,36 @@ export class WorkerHost {
     });
     for (const stream of [child.stdout, child.stderr]) {
       let buffer = '';
-      stream?.setEncoding('utf8');
-      stream?.on('data', (chunk: string) => {
-        buffer += chunk;
+      const emitLines = (text: string, final: boolean): void => {
+        buffer += text;
         let nl: number;
         while ((nl = buffer.indexOf('\n')) >= 0) {
           worker.onOutput?.(buffer.slice(0, nl));
           buffer = buffer.slice(nl + 1);
         }
+        // A last line without a newline is still output: at the job's mark, or when the stream ends.
+        if (final && buffer !== '') {
+          worker.onOutput?.(buffer);
+          buffer = '';
+        }
+      };
+      stream?.setEncoding('utf8');
+      stream?.on('data', (chunk: string) => {
+        let rest = chunk;
+        for (;;) {
+          const mark = worker.mark;
+          const at = mark === undefined ? -1 : (buffer + rest).indexOf(mark);
+          if (mark === undefined || at < 0) break;
+          // Everything the node printed before its job ended belongs to that job, whatever it ends with.
+          const all = buffer + rest;
+          buffer = '';
+          emitLines(all.slice(0, at), true);
+          rest = all.slice(at + mark.length);
+          worker.onMark?.();
+        }
+        emitLines(rest, false);
       });
+      stream?.on('end', () => emitLines('', true));
     }
     this.#all.add(worker);
     return worker;
@@ -125,7 +162,12 @@ export class WorkerHost {
     const {child} = worker;
     const metrics: Record<string, number> = {};
     worker.onOutput = (line) => options.listener.log(line);
+    // The worker prints this on stdout and stderr after the node ends: output can lag behind the IPC message that
+    // says the node ended, and must not be lost or handed to the next job.
+    const mark = `\u0000distillery-output-end:${randomBytes(6).toString('hex')}\u0000`;
+    worker.mark = mark;
     let aborted = false;
+    let timedOut = false;
     const timers: NodeJS.Timeout[] = [];
     const onAbort = (): void => {
       aborted = true;
@@ -133,12 +175,31 @@ export class WorkerHost {
     };
 
     const outcome = await new Promise<JobOutcome>((resolve) => {
+      let deadline: NodeJS.Timeout | undefined;
+      let marks = 0;
+      let ended: JobOutcome | undefined;
+      let drainTimer: NodeJS.Timeout | undefined;
+      const ending = (result: JobOutcome): void => {
+        ended ??= result;
+        if (marks >= 2) return finish(ended);
+        // A worker that cannot print its marks (its streams closed) must not hold the job forever.
+        drainTimer ??= setTimeout(() => finish(ended ?? result), 5_000);
+      };
+      worker.onMark = () => {
+        marks++;
+        if (marks >= 2 && ended !== undefined) finish(ended);
+      };
       const finish = (result: JobOutcome): void => {
+        clearTimeout(drainTimer);
         child.off('message', onMessage);
         child.off('exit', onExit);
         options.signal?.removeEventListener('abort', onAbort);
-        resolve(aborted ? {status: 'aborted'} : result);
+        clearTimeout(deadline);
+        // After a timeout the node sees an abort and may report it as its own error: the timeout is the cause.
+        const timeout = `timed out after ${formatDuration(options.timeoutMs ?? 0)} (its worker was stopped)`;
+        resolve(aborted ? {status: 'aborted'} : timedOut ? {status: 'error', message: timeout} : result);
       };
+
       const onMessage = (m: WorkerMessage): void => {
         switch (m.type) {
           case 'ready':
@@ -154,10 +215,10 @@ export class WorkerHost {
             options.listener.metric(m.name, m.value);
             break;
           case 'done':
-            finish({status: 'ok', outputs: m.outputs, metrics});
+            ending({status: 'ok', outputs: m.outputs, metrics});
             break;
           case 'error':
-            finish(m.stack === undefined ? {status: 'error', message: m.message} : {status: 'error', message: m.message, stack: m.stack});
+            ending(m.stack === undefined ? {status: 'error', message: m.message} : {status: 'error', message: m.message, stack: m.stack});
             break;
           default: {
             const never: never = m;
@@ -165,8 +226,11 @@ export class WorkerHost {
           }
         }
       };
+      // Finished once the worker's output streams have ended too, so every byte it printed is delivered (bounded: a
+      // grandchild process holding the pipes open must not hold the job).
       const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-        finish({status: 'error', message: `worker process exited unexpectedly (${signal ?? `code ${code}`})`});
+        const outcome: JobOutcome = ended ?? {status: 'error', message: `worker process exited unexpectedly (${signal ?? `code ${code}`})`};
+        void Promise.race([worker.drained, new Promise((r) => setTimeout(r, 1_000))]).then(() => finish(outcome));
       };
       child.on('message', onMessage);
       child.on('exit', onExit);
@@ -177,17 +241,28 @@ export class WorkerHost {
       options.signal?.addEventListener('abort', onAbort, {once: true});
       worker.ready.then(
         () => {
-          if (!aborted && !worker.exited) child.send({type: 'run', job} satisfies ParentMessage);
+          if (aborted || worker.exited) return;
+          child.send({type: 'run', job: {...job, outputMark: mark}} satisfies ParentMessage);
+          // The clock starts with the node, not with the worker's start-up (seconds on a loaded machine).
+          if (options.timeoutMs !== undefined) {
+            deadline = setTimeout(() => {
+              timedOut = true;
+              // A node that ignores its abort signal is killed; its exit then finishes the job.
+              this.#stop(worker, timers);
+            }, options.timeoutMs);
+          }
         },
         (error: unknown) => finish({status: 'error', message: error instanceof Error ? error.message : String(error)}),
       );
     });
     worker.onOutput = undefined;
+    worker.mark = undefined;
+    worker.onMark = undefined;
 
     // A worker that failed, crashed, was aborted or ran a gpu node is not reused.
     if (outcome.status === 'ok' && !options.exclusive && !worker.exited && !this.#closed && this.#idle.length < this.#options.maxIdle) {
       this.#idle.push(worker);
-    } else if (aborted) {
+    } else if (aborted || timedOut) {
       // #stop's timers finish it off.
     } else {
       this.#stop(worker, timers);

@@ -30,6 +30,8 @@ export interface WorkerJob {
   readonly inputs: Readonly<Record<string, JobInput>>;
   /** Declared output ports (port -> kind): each must be written. */
   readonly outputs: Readonly<Record<string, string>>;
+  /** Printed on stdout and stderr when the node has ended, so the parent knows it has all of its output. */
+  readonly outputMark?: string;
 }
 
 /** How an output port was written, relative to the staging folder. */

@@ -10,7 +10,8 @@ import {unreachable} from './unreachable.js';
 import type {JobInput, ParentMessage, WorkerJob, WorkerMessage, WrittenOutput} from './worker-protocol.js';
 
 function send(message: WorkerMessage): void {
-  process.send?.(message);
+  // After the parent disconnected (it stopped this worker, or died) there is nobody to tell; sending would throw.
+  if (process.connected) process.send?.(message);
 }
 
 // Ctrl-C in a terminal reaches the whole process group; the parent decides how a node is stopped (abort message,
@@ -85,13 +86,23 @@ async function runJob(job: WorkerJob): Promise<void> {
       if (out === undefined) throw new Error(`node did not write its output '${port}'`);
       if (!existsSync(join(job.stageDir, out.file))) throw new Error(`node did not create the file for output '${port}'`);
     }
+    await endOutput(job.outputMark);
     send({type: 'done', outputs: written});
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));
+    await endOutput(job.outputMark);
     send(e.stack === undefined ? {type: 'error', message: e.message} : {type: 'error', message: e.message, stack: e.stack});
   } finally {
     current = undefined;
   }
+}
+
+/** Prints the job's end mark on both streams, after everything the node printed (writes to one stream keep order). */
+async function endOutput(mark: string | undefined): Promise<void> {
+  if (mark === undefined) return;
+  await Promise.all(
+    [process.stdout, process.stderr].map((stream) => new Promise<void>((resolve) => stream.write(mark, () => resolve()))),
+  );
 }
 
 process.on('message', (message: ParentMessage) => {

@@ -5,7 +5,7 @@
  */
 import {describe, it} from 'node:test';
 import assert from 'node:assert/strict';
-import {lstat, readFile, rm, symlink, writeFile} from 'node:fs/promises';
+import {chmod, lstat, readFile, rm, stat, symlink, utimes, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {existsSync} from 'node:fs';
 import type {CacheEntry, CacheStore, CommitInfo} from '../cache/store.js';
@@ -104,6 +104,8 @@ export function cacheConformance(name: string, open: () => Promise<CacheStore>, 
       const key = testKey('e');
       const dir = await put(store, key, 'v', 1000);
       await settle(store);
+      // Committed files are read-only (root writes them anyway; other users need the mode changed first).
+      await chmod(join(dir, 'blob.bin'), 0o644);
       await writeFile(join(dir, 'blob.bin'), 'short');
       const lookup = await store.get(key);
       if (options.heals === true) {
@@ -169,7 +171,11 @@ export function cacheConformance(name: string, open: () => Promise<CacheStore>, 
       const key = testKey('g');
       const dir = await put(store, key, 'v', 64);
       await settle(store);
+      // Damage that keeps size and time (bit rot): only re-hashing finds it.
+      const before = await stat(join(dir, 'blob.bin'));
+      await chmod(join(dir, 'blob.bin'), 0o644);
       await writeFile(join(dir, 'blob.bin'), Buffer.alloc(64, 9));
+      await utimes(join(dir, 'blob.bin'), before.atime, before.mtime);
       assert.equal((await store.get(key)).status, 'hit');
       const report = await store.verify();
       assert.equal(report.checked, 1);

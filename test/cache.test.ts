@@ -2,13 +2,14 @@
 import {describe, it} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn} from 'node:child_process';
-import {mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises';
-import {tmpdir} from 'node:os';
+import {chmod, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile} from 'node:fs/promises';
+import {hostname, tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath, pathToFileURL} from 'node:url';
 import {LocalStore} from '../cache/local-store.js';
 import {parseByteSize, formatByteSize} from '../cache/byte-size.js';
 import {cacheConformance, put, testKey} from './cache-conformance.js';
+import {ownScope, processStartTime} from '../cache/owner-stamp.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const STORE_URL = pathToFileURL(join(REPO, 'cache/local-store.ts')).href;
@@ -114,6 +115,166 @@ describe('LocalStore on disk', () => {
     assert.deepEqual(results.map((r) => r.code), [0, 0]);
     assert.deepEqual(results.map((r) => r.stdout).sort(), ['computed', 'hit']);
     assert.equal(await readFile(log, 'utf8'), 'computed\n');
+  });
+
+  it('gc keeps leased keys while the lease is held, and clears leases of dead runs', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root);
+    const [a, b] = [testKey('lease-a'), testKey('lease-b')];
+    await put(store, a, 'a', 10);
+    await put(store, b, 'b', 10);
+    const lease = await store.lease([a]);
+    const during = await store.gc({maxBytes: 0});
+    assert.deepEqual(during.removed, [b]);
+    assert.equal(during.leasedKept, 1);
+    // A lease of a process that no longer runs (pid reused or gone), and one of another host silent for an hour.
+    const leases = join(root, 'leases');
+    const dead = {owner: {host: 'x', pid: 999999999, scope: ownScope(), started: '1', token: 't'}, keys: [a]};
+    await writeFile(join(leases, 'x.999999999.0123456789ab.json'), JSON.stringify(dead));
+    const far = {owner: {host: 'elsewhere', pid: 1, scope: 'elsewhere||', started: '1', token: 't'}, keys: [a]};
+    await writeFile(join(leases, 'elsewhere.1.0123456789ab.json'), JSON.stringify(far));
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await utimes(join(leases, 'elsewhere.1.0123456789ab.json'), hourAgo, hourAgo);
+    // Not a lease name: never removed.
+    await writeFile(join(leases, 'README'), 'mine');
+    await lease.release();
+    const after = await store.gc({maxBytes: 0});
+    assert.deepEqual(after.removed, [a]);
+    assert.equal(after.leasedKept, 0);
+    assert.equal(after.strayRemoved, 2);
+    assert.deepEqual(await readdir(leases), ['README']);
+  });
+
+  it('a store opened read-only creates nothing, removes nothing and refuses to write', async () => {
+    const dir = await tempDir();
+    const missing = await LocalStore.open(join(dir, 'missing'), {mode: 'read'});
+    assert.deepEqual(await missing.list(), []);
+    assert.deepEqual(await missing.get(testKey('x')), {status: 'miss'});
+    assert.deepEqual(await readdir(dir), []);
+    const root = join(dir, 'cache');
+    const key = testKey('ro');
+    const entry = await put(await LocalStore.open(root), key, 'v', 10);
+    await chmod(join(entry, 'blob.bin'), 0o644);
+    await writeFile(join(entry, 'blob.bin'), 'short');
+    const reader = await LocalStore.open(root, {mode: 'read'});
+    assert.equal((await reader.get(key)).status, 'corrupt');
+    assert.equal((await reader.get(key)).status, 'corrupt', 'a reader reports damage but does not remove the entry');
+    await assert.rejects(reader.stage(key), /read-only/);
+    await assert.rejects(reader.gc({}), /read-only/);
+  });
+
+  it('a lock whose pid was reused by another process is taken at once; one of another scope after its heartbeat stops', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root, {lock: {staleMs: 60_000}});
+    const key = testKey('reused');
+    const path = join(root, 'locks', `${key}.lock`);
+    // Our own scope and a live pid (this process, then the parent), but a start time that is not theirs: pid reuse.
+    for (const pid of [process.pid, process.ppid]) {
+      await writeFile(path, JSON.stringify({host: hostname(), pid, scope: ownScope(), started: '1', token: 'old'}));
+      const held = await store.tryLock(key);
+      assert.ok(held !== undefined, `lock of reused pid ${pid} not taken`);
+      await held.release();
+    }
+    // The same pid with its true start time is alive: not taken.
+    const alive = {host: hostname(), pid: process.ppid, scope: ownScope(), started: processStartTime(process.ppid), token: 'live'};
+    await writeFile(path, JSON.stringify(alive));
+    assert.equal(await store.tryLock(key), undefined);
+    // Another scope (another container or host): alive while its heartbeat is fresh, dead after staleMs of silence.
+    await writeFile(path, JSON.stringify({...alive, scope: 'elsewhere'}));
+    assert.equal(await store.tryLock(key), undefined);
+    const old = new Date(Date.now() - 61_000);
+    await utimes(path, old, old);
+    const taken = await store.tryLock(key);
+    assert.ok(taken !== undefined);
+    await taken.release();
+  });
+
+  it('an empty lock file left by a failed write costs seconds, not the stale period', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root, {lock: {staleMs: 600_000}});
+    const key = testKey('empty');
+    const path = join(root, 'locks', `${key}.lock`);
+    await writeFile(path, '');
+    // Fresh: its writer may be between creating and filling it.
+    assert.equal(await store.tryLock(key), undefined);
+    const old = new Date(Date.now() - 3_000);
+    await utimes(path, old, old);
+    const t0 = Date.now();
+    const held = await store.lock(key);
+    assert.ok(Date.now() - t0 < 1_000);
+    await held.release();
+  });
+
+  it('a waiter is told who holds the lock', async () => {
+    const store = await LocalStore.open(join(await tempDir(), 'cache'));
+    const key = testKey('holder');
+    const held = await store.lock(key);
+    const told: string[] = [];
+    const waiting = store.lock(key, undefined, (holder) => told.push(holder));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(told, [`pid ${process.pid} on ${hostname()}`]);
+    await held.release();
+    await (await waiting).release();
+    assert.equal(told.length, 1);
+  });
+
+  it('gc clears dead owners\' locks and lock debris, and keeps live locks', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root);
+    const locks = join(root, 'locks');
+    const [dead, live] = [testKey('dead-lock'), testKey('live-lock')];
+    await writeFile(join(locks, `${dead}.lock`), JSON.stringify({host: hostname(), pid: 999999999, scope: ownScope(), started: '1', token: 't'}));
+    const held = await store.lock(live);
+    const debris = `${dead}.lock.0123456789ab.tmp`;
+    await writeFile(join(locks, debris), '');
+    const old = new Date(Date.now() - 120_000);
+    await utimes(join(locks, debris), old, old);
+    await writeFile(join(locks, 'notes.txt'), 'mine');
+    const report = await store.gc({});
+    assert.equal(report.strayRemoved, 2);
+    assert.deepEqual((await readdir(locks)).sort(), [`${live}.lock`, 'notes.txt'].sort());
+    await held.release();
+  });
+
+  it('a hit checks kind and time as well as size: a symlink or a file changed after the commit is damage', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root);
+    const key = testKey('kinds');
+    const dir = await put(store, key, 'v', 16);
+    // Committed files are read-only.
+    assert.equal((await stat(join(dir, 'blob.bin'))).mode & 0o222, 0);
+    // A same-size symlink instead of the file: sizes match (stat follows links), yet it is not what was committed.
+    const elsewhere = join(root, '..', 'elsewhere.bin');
+    await writeFile(elsewhere, Buffer.alloc(16, 1));
+    await rm(join(dir, 'blob.bin'));
+    await symlink(elsewhere, join(dir, 'blob.bin'));
+    assert.deepEqual(await store.get(key), {status: 'corrupt', reason: 'blob.bin: not a regular file'});
+    // Rewritten in place with the same size (what a node writing into its input does; root ignores the read-only bit).
+    const again = await put(store, key, 'v', 16);
+    await new Promise((r) => setTimeout(r, 20));
+    await chmod(join(again, 'blob.bin'), 0o644);
+    await writeFile(join(again, 'blob.bin'), Buffer.alloc(16, 2));
+    assert.deepEqual(await store.get(key), {status: 'corrupt', reason: 'blob.bin: changed after it was committed'});
+    // Reading, touching its `.used` marker or copying the entry does not count as a change.
+    const third = await put(store, key, 'v', 16);
+    await readFile(join(third, 'blob.bin'));
+    assert.equal((await store.get(key)).status, 'hit');
+    assert.equal((await store.get(key)).status, 'hit');
+  });
+
+  it('a manifest with a field of the wrong type is a bad entry, and cache ls lists the others', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root);
+    const [good, bad] = [testKey('good'), testKey('wrong-type')];
+    await put(store, good, 'g');
+    const dir = await put(store, bad, 'b');
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {producer: Record<string, unknown>};
+    manifest.producer['nodeId'] = 5;
+    await chmod(join(dir, 'manifest.json'), 0o644);
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    assert.deepEqual((await store.list()).map((e) => e.key), [good]);
+    const reader = await LocalStore.open(root, {mode: 'read'});
+    assert.deepEqual(await reader.get(bad, {touch: false}), {status: 'corrupt', reason: "manifest producer field 'nodeId' is not a string"});
   });
 
   it('parses and formats byte sizes', () => {

@@ -356,7 +356,7 @@ error: p.yaml:4:3 invalid name "__proto__" in nodes
 error: p.yaml:5:21 unknown key "__proto__" in nodes.a
       a: {type: source, __proto__: {x: 1}, with: {__proto__: 1}}
                         ~~~~~~~~~
-  hint: allowed: type, description, repeat, seed, in, with
+  hint: allowed: type, description, repeat, seed, timeout, in, with
 
 error: p.yaml:5:47 unknown param "__proto__" of source
       a: {type: source, __proto__: {x: 1}, with: {__proto__: 1}}
@@ -364,6 +364,22 @@ error: p.yaml:5:47 unknown param "__proto__" of source
   hint: allowed: count
 
 4 errors
+`,
+  },
+  {
+    name: "duplicate grid values",
+    yaml: `imports: [./toy.ts]
+grid: {f: [1, 2, 1.0]}
+nodes:
+  src: {type: source}
+  s: {type: scale, in: {numbers: src}, with: {factor: "\${grid.f}"}}
+`,
+    expected: `error: p.yaml:2:18 grid variable "f" has the value 1 twice (also at position 1)
+    grid: {f: [1, 2, 1.0]}
+                     ~~~
+  hint: list each value once: values are compared as JSON, so 1 and 1.0 are the same
+
+1 error
 `,
   },
   {

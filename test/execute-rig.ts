@@ -14,12 +14,16 @@ import type {CacheKey, Plan, PlannedNode} from '../runner/plan.js';
  *   toy-source: writes `params.value` to `out`
  *   toy-add:    writes `a + sum(b) + params.add` to `out`, records metric `score`
  *   toy-file:   writes `params.text` to a file output `blob`
- *   toy-cat:    reads the file input `blob` and writes its text to `out`
+ *   toy-cat:    reads the file input `blob` (after the sleep) and writes its text to `out`
  *   toy-flaky:  fails while fewer than `params.failures` attempts are logged, then writes 1
  *   toy-report: writes a Markdown file output `page` of kind Report (published by `run`) with the input value
+ *   toy-print:  prints `params.lines` lines, then a line without newline on stderr and one on stdout
+ *   toy-link:   makes its file output a symbolic link to `params.target`
+ *   toy-dir:    makes its file output a folder
+ *   toy-rewrite: reads its file input, tries to rewrite it in upper case (logs the error code if it cannot)
  */
 export const TOY_MODULE = `
-import {appendFileSync, readFileSync, writeFileSync, existsSync} from 'node:fs';
+import {appendFileSync, readFileSync, writeFileSync, existsSync, symlinkSync, mkdirSync} from 'node:fs';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms ?? 0));
 const note = (ctx) => { if (ctx.params.log) appendFileSync(ctx.params.log, ctx.id + '\\n'); };
 const num = {kind: 'Num'};
@@ -46,11 +50,29 @@ export default [
     writeFileSync(ctx.file('blob', '.txt'), ctx.params.text);
   }},
   {type: 'toy-cat', params, inputs: {blob: {kind: 'Blob'}}, outputs: {out: {kind: 'Text'}}, async run(ctx) {
-    note(ctx);
+    note(ctx); await sleep(ctx.params.sleepMs);
     ctx.write('out', readFileSync(ctx.inputs.blob, 'utf8') + '|' + ctx.upstream.blob[0].id);
   }},
   {type: 'toy-report', params, inputs: {a: num}, outputs: {page: {kind: 'Report'}}, async run(ctx) {
     writeFileSync(ctx.file('page', '.md'), '# value ' + ctx.inputs.a + '\\n');
+  }},
+  {type: 'toy-print', params, outputs: {out: num}, async run(ctx) {
+    for (let i = 0; i < ctx.params.lines; i++) console.log('line ' + i);
+    process.stderr.write('to stderr without newline');
+    process.stdout.write('last words without newline');
+    ctx.write('out', 1);
+  }},
+  {type: 'toy-link', params, outputs: {blob: {kind: 'Blob'}}, async run(ctx) {
+    symlinkSync(ctx.params.target, ctx.file('blob', '.txt'));
+  }},
+  {type: 'toy-dir', params, outputs: {blob: {kind: 'Blob'}}, async run(ctx) {
+    mkdirSync(ctx.file('blob'));
+    writeFileSync(ctx.file('blob') + '/inside.txt', 'x');
+  }},
+  {type: 'toy-rewrite', params, inputs: {blob: {kind: 'Blob'}}, outputs: {out: {kind: 'Text'}}, async run(ctx) {
+    const text = readFileSync(ctx.inputs.blob, 'utf8');
+    try { writeFileSync(ctx.inputs.blob, text.toUpperCase()); } catch (e) { ctx.log('cannot rewrite: ' + e.code); }
+    ctx.write('out', text);
   }},
   {type: 'toy-flaky', params, outputs: {out: num}, async run(ctx) {
     note(ctx);
@@ -98,6 +120,7 @@ export interface ToySpec {
   readonly outputs: Readonly<Record<string, string>>;
   readonly many?: readonly string[];
   readonly gpu?: number;
+  readonly timeoutMs?: number;
 }
 
 function hashKey(text: string): CacheKey {
@@ -132,6 +155,7 @@ export function makePlan(module: string, specs: readonly ToySpec[], name = 'toy'
       inputs,
       outputs: spec.outputs,
       resources: spec.gpu === undefined ? {} : {gpu: spec.gpu},
+      ...(spec.timeoutMs === undefined ? {} : {timeoutMs: spec.timeoutMs}),
       key: hashKey(JSON.stringify(keyParts)),
       keyParts,
       location: {file: 'toy.yaml', line: 1, col: 1},

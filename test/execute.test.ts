@@ -1,12 +1,15 @@
 /** Execution: the executor on hand-built plans, and the `run` / `results` commands on real pipelines. */
 import {after, describe, it} from 'node:test';
 import assert from 'node:assert/strict';
-import {spawn} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import type {ChildProcess} from 'node:child_process';
 import {readdir, readFile, writeFile} from 'node:fs/promises';
 import {join} from 'node:path';
+import {hostname} from 'node:os';
+import {formatEvent} from '../runner/loggers/format-event.js';
 import {fileURLToPath} from 'node:url';
 import {LocalStore} from '../cache/local-store.js';
+import type {CacheStore} from '../cache/store.js';
 import {execute} from '../runner/executor.js';
 import type {ExecuteOptions} from '../runner/executor.js';
 import {DevicePool, parseNvidiaSmi} from '../runner/device-pool.js';
@@ -169,6 +172,196 @@ describe('executor', () => {
   });
 });
 
+describe('errors are messages', () => {
+  it('every byte a node prints reaches the log, also a last line without a newline, in every run', async () => {
+    for (let run = 0; run < 3; run++) {
+      const r = await rig();
+      const plan = makePlan(r.module, [{id: 'p', type: 'toy-print', params: {lines: 200, run}, outputs: {out: 'Num'}}]);
+      const {result, events} = await runPlan(r, plan);
+      assert.equal(result.status, 'ok');
+      const logged = events.flatMap((e) => (e.type === 'node-log' && e.id === 'p' ? [e.message] : []));
+      assert.deepEqual(logged.filter((l) => l.startsWith('line ')), Array.from({length: 200}, (_, i) => `line ${i}`));
+      assert.ok(logged.includes('last words without newline'), `run ${run}: ${logged.slice(-3).join(' | ')}`);
+      assert.ok(logged.includes('to stderr without newline'));
+    }
+  });
+
+  it('an output that is a symlink or a folder fails that node, not the run', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'target.txt'), 'outside the cache');
+    const plan = makePlan(r.module, [
+      {id: 'link', type: 'toy-link', params: {target: join(r.dir, 'target.txt')}, outputs: {blob: 'Blob'}},
+      {id: 'dir', type: 'toy-dir', params: {}, outputs: {blob: 'Blob'}},
+      {id: 'fine', type: 'toy-source', params: {value: 1, sleepMs: 500}, outputs: {out: 'Num'}},
+    ]);
+    const {result, store} = await runPlan(r, plan, {keepGoing: true});
+    assert.equal(result.problem, undefined);
+    const byId = Object.fromEntries(result.nodes.map((n) => [n.id, n]));
+    assert.equal(byId['link']?.status, 'failed');
+    assert.match(byId['link']?.error ?? '', /left blob\.txt \(a symbolic link\) among its outputs; only regular files can be cached/);
+    assert.equal(byId['dir']?.status, 'failed');
+    assert.match(byId['dir']?.error ?? '', /output 'blob' \(blob\) is a folder; an output must be one regular file/);
+    assert.equal(byId['fine']?.status, 'ran');
+    assert.deepEqual((await store.list()).map((e) => e.nodeId), ['fine']);
+    assert.deepEqual(await readdir(join(r.dir, 'cache', 'tmp')), []);
+  });
+
+  it('a node that rewrites its input file in place does not leave a stale hit behind', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, [
+      {id: 'file', type: 'toy-file', params: {text: 'hello', log: r.log}, outputs: {blob: 'Blob'}},
+      {id: 'rewrite', type: 'toy-rewrite', params: {}, inputs: {blob: [['file', 'blob']]}, outputs: {out: 'Text'}},
+    ]);
+    const first = await runPlan(r, plan);
+    assert.equal(first.result.status, 'ok');
+    // Not root: the committed file is read-only and the write fails. Root: it succeeds, and the next hit sees it.
+    const second = await runPlan(r, plan);
+    const corrupt = second.events.filter((e) => e.type === 'cache-corrupt');
+    const refused = first.events.some((e) => e.type === 'node-log' && /cannot rewrite: EACCES/.test(e.message));
+    if (refused) assert.deepEqual(corrupt, []);
+    else assert.match(corrupt[0]?.type === 'cache-corrupt' ? corrupt[0].reason : '', /blob\.txt: changed after it was committed/);
+    const hit = await second.store.get(plan.nodes.get('file')?.key ?? '');
+    assert.equal(hit.status, 'hit');
+    if (hit.status === 'hit') assert.equal(await readFile(join(hit.entry.dir, 'blob.txt'), 'utf8'), 'hello');
+  });
+
+  it('a read-only cache or a full disk fails the run with an environment message and a run record, not a crash', async () => {
+    for (const [where, code] of [['stage', 'EROFS'], ['tryLock', 'ENOSPC']] as const) {
+      const r = await rig();
+      const plan = makePlan(r.module, [{id: 'src', type: 'toy-source', params: {value: 1}, outputs: {out: 'Num'}}]);
+      const real = await LocalStore.open(join(r.dir, 'cache'));
+      const failing = async (): Promise<never> => {
+        throw Object.assign(new Error(`${code}: simulated, ${where} '${real.location}'`), {code});
+      };
+      const store: CacheStore = {
+        location: real.location,
+        get: (key, options) => real.get(key, options),
+        stage: where === 'stage' ? failing : (key) => real.stage(key),
+        lock: (key, signal, onWait) => real.lock(key, signal, onWait),
+        tryLock: where === 'tryLock' ? failing : (key) => real.tryLock(key),
+        list: () => real.list(),
+        verify: (options) => real.verify(options),
+        remove: (key) => real.remove(key),
+        gc: (options) => real.gc(options),
+      };
+      const events: RunEvent[] = [];
+      const result = await execute(plan, store, {pool: DevicePool.fixed([], 1), graceMs: 200}, (e) => events.push(e));
+      assert.equal(result.status, 'failed');
+      assert.equal(result.problem?.kind, 'environment');
+      assert.match(result.problem?.message ?? '', new RegExp(`^cannot use the cache in .*: ${code}: simulated`));
+      assert.equal(result.nodes[0]?.status, 'failed');
+      assert.equal(events.at(-1)?.type, 'run-finished');
+    }
+  });
+});
+
+describe('timeouts', () => {
+  it('an instance past its timeout fails, its worker is killed, nothing is committed, and the others run', async () => {
+    const r = await rig();
+    // toy-source sleeps without looking at its abort signal, so stopping it takes SIGTERM.
+    const plan = makePlan(r.module, [
+      {id: 'stuck', type: 'toy-source', params: {value: 1, sleepMs: 60_000, log: r.log}, outputs: {out: 'Num'}, timeoutMs: 300},
+      {id: 'after', type: 'toy-add', params: {log: r.log}, inputs: {a: [['stuck', 'out']]}, outputs: {out: 'Num'}},
+      {id: 'quick', type: 'toy-source', params: {value: 2, sleepMs: 1_000, log: r.log}, outputs: {out: 'Num'}},
+    ]);
+    const t0 = performance.now();
+    const {result, store, events} = await runPlan(r, plan, {keepGoing: true, retries: 1});
+    assert.ok(performance.now() - t0 < 20_000);
+    const status = Object.fromEntries(result.nodes.map((n) => [n.id, n.status]));
+    assert.deepEqual(status, {stuck: 'failed', after: 'skipped', quick: 'ran'});
+    assert.equal(result.nodes.find((n) => n.id === 'stuck')?.error, 'timed out after 300ms (its worker was stopped)');
+    // A timeout is a failure like any other: it is retried.
+    assert.deepEqual(events.flatMap((e) => (e.type === 'node-failed' ? [e.willRetry] : [])), [true, false]);
+    assert.deepEqual((await store.list()).map((e) => e.nodeId), ['quick']);
+  });
+
+  it('--timeout applies to instances without their own timeout:', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, [
+      {id: 'slow', type: 'toy-source', params: {value: 1, sleepMs: 60_000, log: r.log}, outputs: {out: 'Num'}},
+      {id: 'own', type: 'toy-source', params: {value: 2, sleepMs: 600, log: r.log}, outputs: {out: 'Num'}, timeoutMs: 30_000},
+    ]);
+    const {result} = await runPlan(r, plan, {keepGoing: true, timeoutMs: 400});
+    const status = Object.fromEntries(result.nodes.map((n) => [n.id, n.status]));
+    assert.deepEqual(status, {slow: 'failed', own: 'ran'});
+  });
+});
+
+describe('waiting on a lock', () => {
+  it('an instance whose key is locked elsewhere says so, naming the holder, then takes the result', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, [{id: 'src', type: 'toy-source', params: {value: 1, log: r.log}, outputs: {out: 'Num'}}]);
+    const store = await LocalStore.open(join(r.dir, 'cache'));
+    const held = await store.lock(plan.nodes.get('src')?.key ?? '');
+    const events: RunEvent[] = [];
+    const running = execute(plan, store, {pool: DevicePool.fixed([], 1), graceMs: 200}, (e) => events.push(e));
+    while (!events.some((e) => e.type === 'node-waiting')) await new Promise((res) => setTimeout(res, 20));
+    const waiting = events.find((e) => e.type === 'node-waiting');
+    assert.deepEqual(waiting, {type: 'node-waiting', id: 'src', key: plan.nodes.get('src')?.key, holder: `pid ${process.pid} on ${hostname()}`});
+    assert.equal(formatEvent(waiting as RunEvent), `waiting   src: its key is being computed by pid ${process.pid} on ${hostname()}`);
+    await held.release();
+    const result = await running;
+    assert.equal(result.status, 'ok');
+    assert.deepEqual(await r.computed(), ['src']);
+  });
+});
+
+describe('inputs that vanish from the cache', () => {
+  const specs = (r: Rig, sleepMs: number): ToySpec[] => [
+    {id: 'file', type: 'toy-file', params: {text: 'hello', log: r.log}, outputs: {blob: 'Blob'}},
+    {id: 'cat', type: 'toy-cat', params: {sleepMs, log: r.log}, inputs: {blob: [['file', 'blob']]}, outputs: {out: 'Text'}},
+  ];
+
+  it('an input removed while its consumer runs is computed again, and the consumer reruns instead of failing', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, specs(r, 1_000));
+    const store = await LocalStore.open(join(r.dir, 'cache'));
+    const events: RunEvent[] = [];
+    const running = execute(plan, store, {pool: DevicePool.fixed([], 2), graceMs: 200}, (e) => events.push(e));
+    // Removed behind the run's back (by hand, or by a gc that does not know leases), while cat sleeps before reading.
+    while (!(await r.computed()).includes('cat')) await new Promise((res) => setTimeout(res, 20));
+    assert.equal(await store.remove(plan.nodes.get('file')?.key ?? ''), true);
+    const result = await running;
+    assert.equal(result.status, 'ok', JSON.stringify(result.nodes));
+    assert.deepEqual(await r.computed(), ['file', 'cat', 'file', 'cat']);
+    assert.deepEqual(result.counts, {ran: 2, cached: 0, failed: 0, skipped: 0});
+    assert.ok(events.some((e) => e.type === 'notice' && /cache entry of file vanished/.test(e.message)));
+    assert.ok(!events.some((e) => e.type === 'node-failed'));
+  });
+
+  it('a cached input that vanishes before its consumer starts is computed again first', async () => {
+    const r = await rig();
+    const plan = makePlan(r.module, specs(r, 0));
+    const real = await LocalStore.open(join(r.dir, 'cache'));
+    await execute(makePlan(r.module, specs(r, 0).slice(0, 1)), real, {pool: DevicePool.fixed([], 1)}, () => undefined);
+    const fileKey = plan.nodes.get('file')?.key ?? '';
+    // A store whose first hit on file's key is removed right after it was looked up.
+    let removedOnce = false;
+    const store: CacheStore = {
+      location: real.location,
+      get: async (key, options) => {
+        const found = await real.get(key, options);
+        if (key === fileKey && found.status === 'hit' && !removedOnce) {
+          removedOnce = true;
+          await real.remove(key);
+        }
+        return found;
+      },
+      stage: (key) => real.stage(key),
+      lock: (key, signal) => real.lock(key, signal),
+      tryLock: (key) => real.tryLock(key),
+      list: () => real.list(),
+      verify: (options) => real.verify(options),
+      remove: (key) => real.remove(key),
+      gc: (options) => real.gc(options),
+    };
+    const result = await execute(plan, store, {pool: DevicePool.fixed([], 1), graceMs: 200}, () => undefined);
+    assert.equal(result.status, 'ok', JSON.stringify(result.nodes));
+    assert.deepEqual(await r.computed(), ['file', 'file', 'cat']);
+    assert.deepEqual(Object.fromEntries(result.nodes.map((n) => [n.id, n.status])), {file: 'ran', cat: 'ran'});
+  });
+});
+
 describe('device pool', () => {
   it('parses nvidia-smi -L', () => {
     const out = 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\nGPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-2)\n';
@@ -299,7 +492,7 @@ describe('real pipelines', () => {
     // A cached rerun publishes again (the folder is replaced, not appended to).
     const again = await cli(r, ['run', 'p.yaml']);
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(await readdir(join(r.dir, '.distillery', 'reports', 'toy')), ['page.md']);
+    assert.deepEqual((await readdir(join(r.dir, '.distillery', 'reports', 'toy'))).sort(), ['.distillery-published.json', 'page.md']);
   });
 
   it('a failing node: exit 1, the message in the final summary, the stack only in the run record', async () => {
@@ -313,8 +506,63 @@ describe('real pipelines', () => {
     const runs = await readdir(join(r.dir, '.distillery', 'runs'));
     const summary = JSON.parse(await readFile(join(r.dir, '.distillery', 'runs', runs[0] ?? '', 'summary.json'), 'utf8')) as RunSummary;
     assert.match(summary.nodes.find((n) => n.status === 'failed')?.stack ?? '', /toy-nodes\.mjs/);
+    // The failure names the node's log and the run record; every instance that ran has a log.
+    const log = join('.distillery', 'runs', runs[0] ?? '', 'logs', 'add{add=1}.log');
+    assert.ok(result.stdout.includes(`toy failure in add{add=1} (log: ${log})`), result.stdout);
+    assert.ok(result.stdout.includes(`Run record (stacks included): ${join('.distillery', 'runs', runs[0] ?? '', 'summary.json')}`));
+    assert.match(await readFile(join(r.dir, log), 'utf8'), /start on cpu \d+, attempt 1\n[^]*FAILED: toy failure in add\{add=1\}\nError: toy failure/);
+    assert.match(await readFile(join(r.dir, '.distillery', 'runs', runs[0] ?? '', 'logs', 'src.log'), 'utf8'), /done in/);
     const bad = await cli(r, ['run', 'missing.yaml']);
     assert.equal(bad.code, 2);
+  });
+
+  it('run --timeout: a node past it fails with the reason in the summary, exit 1', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {sleepMs: 30_000}));
+    const result = await cli(r, ['run', 'p.yaml', '--jobs', '2', '--timeout', '1s']);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stdout, /Failed \(2\):\n {2}add\{add=1\}: timed out after 1s \(its worker was stopped\)/);
+    const store = await openStore(r);
+    assert.deepEqual((await store.list()).map((e) => e.nodeId), ['src']);
+  });
+
+  it('run on a cache it cannot write to: exit 2 with the system\'s message, and the run record is written', async (t) => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r));
+    await openStore(r);
+    // Read-only for root too: the immutable attribute (root ignores permission bits).
+    const tmp = join(r.dir, '.distillery', 'cache', 'tmp');
+    if (spawnSync('chattr', ['+i', tmp]).status !== 0) {
+      t.skip('chattr +i is not supported on this file system');
+      return;
+    }
+    try {
+      const result = await cli(r, ['run', 'p.yaml']);
+      assert.equal(result.code, 2, result.stdout + result.stderr);
+      assert.match(result.stderr, /^distillery run: error: cannot use the cache in .*: EPERM: operation not permitted, mkdir '.*tmp/);
+      assert.match(result.stderr, /the run record is in \.distillery\/runs\//);
+      assert.doesNotMatch(result.stdout + result.stderr, /\n\s+at /);
+      const runs = await readdir(join(r.dir, '.distillery', 'runs'));
+      const summary = JSON.parse(await readFile(join(r.dir, '.distillery', 'runs', runs[0] ?? '', 'summary.json'), 'utf8')) as RunSummary;
+      assert.equal(summary.status, 'failed');
+      assert.match(summary.error ?? '', /EPERM/);
+    } finally {
+      spawnSync('chattr', ['-i', tmp]);
+    }
+  });
+
+  it('run FILE TARGET... runs only the targets and what they need', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {adds: [1, 2, 3]}));
+    const one = await cli(r, ['run', 'p.yaml', 'add{add=2}']);
+    assert.equal(one.code, 0, one.stderr);
+    assert.deepEqual(await r.computed(), ['src', 'add{add=2}']);
+    const byName = await cli(r, ['run', 'p.yaml', 'add']);
+    assert.equal(byName.code, 0, byName.stderr);
+    assert.deepEqual((await r.computed()).slice(2).sort(), ['add{add=1}', 'add{add=3}']);
+    const typo = await cli(r, ['run', 'p.yaml', 'ad{add=2}']);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /no node or instance 'ad\{add=2\}' in toy; did you mean "add\{add=2\}"\?/);
   });
 
   it('kill -9 of the runner mid-run leaves a consistent cache; the rerun finishes', async () => {

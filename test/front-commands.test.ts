@@ -1,7 +1,7 @@
 /** The `validate`, `plan` and `graph` commands: in process through the CLI dispatcher, and two real CLI processes. */
 import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
-import {spawnSync} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import {mkdir, writeFile} from 'node:fs/promises';
 import path from 'node:path';
 import {Writable} from 'node:stream';
@@ -105,11 +105,11 @@ describe('plan', () => {
     const staging = await store.stage(key);
     await writeFile(path.join(staging.dir, 'numbers.json'), '[1]');
     await staging.commit({
-      outputs: {numbers: {kind: 'Numbers', file: 'numbers.json', format: 'json'}},
+      outputs: {numbers: {file: 'numbers.json', format: 'json'}},
       metrics: {},
       timings: {startedAt: new Date().toISOString(), seconds: 0},
-      producer: {host: 'h', node: process.version, distillery: '0', backend: 'cpu'},
-    } as never);
+      producer: {nodeId: 'src[0]', type: 'source', host: 'h', distilleryVersion: '0'},
+    });
     const out = await cli(rig, ['plan', 'p.yaml', '--cache-dir', 'c']);
     assert.match(out.stdout, /^tiny: 6 instances, 1 cached, 5 to run\n {2}cached src\[0\]/);
   });
@@ -180,5 +180,87 @@ describe('the real CLI process', () => {
     assert.match(run('worse.yaml').stderr, /3 errors\n$/);
     const good = run('good.yaml');
     assert.equal(good.status, 0, good.stderr);
+  });
+});
+
+describe('command-line conventions', () => {
+  test('a mistyped command gets a did-you-mean', async () => {
+    await using rig = await AnalyzeRig.create();
+    const r = await cli(rig, ['valdiate', 'p.yaml']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^distillery: unknown command 'valdiate'; did you mean "validate"\?\n/);
+  });
+
+  test('--set with a path the pipeline does not have is an error with a did-you-mean, not a silent no-op', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('p.yaml', PIPELINE.replace('grid: {f: [1, 2]}', 'params: {studentEpochs: 5}\ngrid: {f: [1, 2]}'));
+    for (const [set, message, hint] of [
+      ['params.studentEpoch=60', /--set params\.studentEpoch: the pipeline has no params\.studentEpoch, so this override would change nothing/, /did you mean "studentEpochs"/],
+      ['grid.g=[1]', /the pipeline has no grid\.g/, /did you mean "f"/],
+      ['nodes.scc.with.factor=2', /the pipeline has no nodes\.scc/, /did you mean "sc"/],
+    ] as const) {
+      const r = await cli(rig, ['validate', 'p.yaml', '--set', set]);
+      assert.equal(r.code, 2, set);
+      assert.match(r.stderr, message);
+      assert.match(r.stderr, hint);
+    }
+    // Replacing what exists, and adding a param a node type checks, are fine.
+    assert.equal((await cli(rig, ['validate', 'p.yaml', '--set', 'params.studentEpochs=6', '--set', 'nodes.src.with.count=4'])).code, 0);
+  });
+
+  test('NO_COLOR turns colour off even on a terminal', async () => {
+    await using rig = await AnalyzeRig.create();
+    await rig.write('p.yaml', 'imports: [./toy.ts]\nnodes:\n  a: {type: nope}\n');
+    const run = async (env: NodeJS.ProcessEnv): Promise<string> => {
+      const stdout = new Capture();
+      const stderr = Object.assign(new Capture(), {isTTY: true});
+      await main(['validate', 'p.yaml'], {stdout, stderr, cwd: rig.dir, env: {DISTILLERY_BACKEND: 'cpu', ...env}});
+      return stderr.text;
+    };
+    assert.match(await run({}), /\x1b\[/);
+    assert.doesNotMatch(await run({NO_COLOR: '1'}), /\x1b\[/);
+    assert.doesNotMatch(await run({TERM: 'dumb'}), /\x1b\[/);
+  });
+
+  test('a closed pipe ends quietly: cache ls | head -1', async () => {
+    await using rig = await AnalyzeRig.create();
+    const {LocalStore} = await import('../cache/local-store.js');
+    const {put, testKey} = await import('./cache-conformance.js');
+    const store = await LocalStore.open(path.join(rig.dir, 'c'));
+    for (let i = 0; i < 300; i++) await put(store, testKey(`pipe${i}`), i);
+    const result = await new Promise<{code: number | null; stderr: string}>((resolve) => {
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(REPO, 'runner', 'cli-main.ts'), 'cache', 'ls', '--cache-dir', 'c'], {cwd: rig.dir});
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      // Like `head -1`: read the first line, then close the pipe.
+      child.stdout.once('data', () => child.stdout.destroy());
+      child.on('close', (code) => resolve({code, stderr}));
+    });
+    assert.equal(result.stderr, '');
+    assert.equal(result.code, 0);
+  });
+
+  test('cache ls --json; gc --dry-run changes nothing; a big gc lists what it would remove and needs --yes', async () => {
+    await using rig = await AnalyzeRig.create();
+    const {LocalStore} = await import('../cache/local-store.js');
+    const {put, testKey} = await import('./cache-conformance.js');
+    const store = await LocalStore.open(path.join(rig.dir, 'c'));
+    for (let i = 0; i < 120; i++) await put(store, testKey(`gc${i}`), i);
+    const ls = await cli(rig, ['cache', 'ls', '--json', '--cache-dir', 'c']);
+    const rows = JSON.parse(ls.stdout) as {key: string; nodeId: string; size: number}[];
+    assert.equal(rows.length, 120);
+    assert.match(rows[0]?.key ?? '', /^[0-9a-f]{16}$/);
+    const dry = await cli(rig, ['cache', 'gc', '--max-size', '0', '--dry-run', '--cache-dir', 'c']);
+    assert.equal(dry.code, 0);
+    assert.match(dry.stdout, /would remove 120 entries/);
+    assert.equal((await store.list()).length, 120);
+    const unconfirmed = await cli(rig, ['cache', 'gc', '--max-size', '0', '--cache-dir', 'c']);
+    assert.equal(unconfirmed.code, 2);
+    assert.match(unconfirmed.stderr, /not removing 120 entries .* without --yes/);
+    assert.equal((await store.list()).length, 120);
+    const confirmed = await cli(rig, ['cache', 'gc', '--max-size', '0', '--yes', '--cache-dir', 'c']);
+    assert.equal(confirmed.code, 0);
+    assert.match(confirmed.stdout, /^removed 120 entries/);
+    assert.equal((await store.list()).length, 0);
   });
 });

@@ -128,6 +128,50 @@ export default [
       await rm(dir, {recursive: true, force: true});
     }
   });
+
+  test('files a node declares are in its key; a pattern that matches nothing is a located error', async () => {
+    const {mkdtemp, mkdir, writeFile, rm} = await import('node:fs/promises');
+    const {tmpdir} = await import('node:os');
+    const {join} = await import('node:path');
+    const {analyzePipeline} = await import('../runner/analyze-pipeline.js');
+    const dir = await mkdtemp(join(tmpdir(), 'distillery-files-'));
+    try {
+      await mkdir(join(dir, 'tables'));
+      await writeFile(join(dir, 'tables', 'a.json'), '[1]');
+      await writeFile(join(dir, 'tables', 'b.json'), '[2]');
+      // The node reads its data at run time through a computed path: no import says so, its files: does.
+      await writeFile(
+        join(dir, 'nodes.mjs'),
+        `export default [
+  {type: 'reads', files: ['./tables/*.json'], outputs: {out: {kind: 'N'}}, run: (ctx) => ctx.write('out', 1)},
+  {type: 'plain', outputs: {out: {kind: 'N'}}, run: (ctx) => ctx.write('out', 2)},
+];
+`,
+      );
+      await writeFile(join(dir, 'p.yaml'), 'name: f\nimports: [./nodes.mjs]\nnodes:\n  a: {type: reads}\n  b: {type: plain}\n');
+      const keys = async (): Promise<[string | undefined, string | undefined]> => {
+        const plan = await analyzePipeline(join(dir, 'p.yaml'), {cwd: dir, env: {DISTILLERY_BACKEND: 'cpu'}});
+        assert.ok(plan.ok);
+        return [plan.value.nodes.get('a')?.key, plan.value.nodes.get('b')?.key];
+      };
+      const before = await keys();
+      await writeFile(join(dir, 'tables', 'b.json'), '[3]');
+      const edited = await keys();
+      assert.notEqual(edited[0], before[0]);
+      assert.equal(edited[1], before[1]);
+      await writeFile(join(dir, 'tables', 'c.json'), '[4]');
+      assert.notEqual((await keys())[0], edited[0], 'a new matching file changes the key too');
+      // A new module file: an ES module, once imported, stays as it was loaded.
+      await writeFile(join(dir, 'typo.mjs'), "export default [{type: 'reads', files: ['./tabels/*.json'], outputs: {out: {kind: 'N'}}, run: () => {}}];\n");
+      await writeFile(join(dir, 'p.yaml'), 'name: f\nimports: [./typo.mjs]\nnodes:\n  a: {type: reads}\n');
+      const bad = await analyzePipeline(join(dir, 'p.yaml'), {cwd: dir, env: {DISTILLERY_BACKEND: 'cpu'}});
+      assert.ok(!bad.ok);
+      assert.match(bad.error[0]?.message ?? '', /^cannot use "\.\/typo\.mjs": node type "reads" declares files "\.\/tabels\/\*\.json", which matches no file/);
+      assert.equal(bad.error[0]?.location.line, 2);
+    } finally {
+      await rm(dir, {recursive: true, force: true});
+    }
+  });
 });
 
 describe('keys are the same in every checkout', () => {

@@ -45,3 +45,40 @@ test('progress numbers are shown at 4 significant digits, integers and strings a
   assert.equal(shortNumber(120), '120');
   assert.equal(shortNumber('warmup'), 'warmup');
 });
+
+test('plain lines say how many instances have finished, and a long node prints its progress every 30 s', async () => {
+  const {PlainLogger} = await import('../runner/loggers/plain-logger.js');
+  const chunks: string[] = [];
+  const out = new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  let now = 0;
+  const logger = new PlainLogger(out, () => now);
+  const events: RunEvent[] = [
+    {type: 'run-started', runId: 'r1', plan: {pipeline: 'p', file: 'p.yaml', nodes: 3, variants: 1}},
+    {type: 'node-cached', id: 'c', key: 'k0'},
+    {type: 'node-started', id: 'a', key: 'k', device: {kind: 'cpu', id: '0'}, attempt: 1},
+    {type: 'node-progress', id: 'a', fraction: 0.1, info: {iter: 1}},
+  ];
+  for (const e of events) logger.log(e);
+  now = 31_000;
+  logger.log({type: 'node-progress', id: 'a', fraction: 0.456, info: {iter: 45, loss: 0.07142857142857142}});
+  now = 32_000;
+  logger.log({type: 'node-progress', id: 'a', fraction: 0.5});
+  logger.log({type: 'node-failed', id: 'a', key: 'k', error: 'boom', attempt: 1, willRetry: true});
+  logger.log({type: 'node-failed', id: 'a', key: 'k', error: 'boom', attempt: 2, willRetry: false});
+  logger.log({type: 'node-skipped', id: 'b', reason: 'upstream a failed'});
+  assert.deepEqual(chunks.join('').split('\n'), [
+    'run r1: p (3 instances, 1 variants)',
+    '[1/3] cached    c',
+    'start     a on cpu 0',
+    '  a: 46% iter=45 loss=0.07143',
+    'FAILED    a: boom (retrying)',
+    '[2/3] FAILED    a: boom',
+    '[3/3] skipped   b (upstream a failed)',
+    '',
+  ]);
+});

@@ -3,6 +3,7 @@ import {analyzePipeline} from '../analyze-pipeline.js';
 import {renderDiagnostics} from '../diagnostic.js';
 import type {Plan} from '../plan.js';
 import type {CommandIO} from './command.js';
+import {useColor} from './use-color.js';
 
 /**
  * The plan (after writing its warnings, if any, to `io.stderr`), or undefined after the diagnostics were written
@@ -10,7 +11,7 @@ import type {CommandIO} from './command.js';
  */
 export async function analyzeOrReport(file: string, sets: readonly string[], io: CommandIO): Promise<Plan | undefined> {
   const analyzed = await analyzePipeline(file, {sets, env: io.env, cwd: io.cwd});
-  const color = io.stderr.isTTY === true;
+  const color = useColor(io.stderr, io.env);
   if (!analyzed.ok) {
     io.stderr.write(renderDiagnostics(analyzed.error, {color}));
     return undefined;

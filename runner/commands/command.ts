@@ -19,5 +19,5 @@ export interface Command {
   run(args: readonly string[], io: CommandIO): Promise<number>;
 }
 
-/** Exit codes. */
-export const EXIT = {ok: 0, nodeFailed: 1, badInput: 2, interrupted: 130} as const;
+/** Exit codes: `internal` (EX_SOFTWARE of sysexits.h) only for a bug in distillery. */
+export const EXIT = {ok: 0, nodeFailed: 1, badInput: 2, internal: 70, interrupted: 130} as const;

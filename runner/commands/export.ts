@@ -10,6 +10,7 @@ import {EXIT} from './command.js';
 import {parseOptions} from './parse-options.js';
 import {openStore, STORE_HELP, STORE_OPTIONS} from './open-store.js';
 import {unreachable} from '../unreachable.js';
+import {outputFileProblem} from '../output-file.js';
 
 const HELP = `Usage: distillery export FILE INSTANCE --format npz|png|safetensors --out PATH [options]
 
@@ -64,6 +65,8 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const [fileArg = '', instance = ''] = positionals;
   const file = resolve(io.cwd, fileArg);
   const out = resolve(io.cwd, values.out);
+  const outProblem = await outputFileProblem(values.out, io.cwd);
+  if (outProblem !== undefined) return fail(`--out: ${outProblem}`);
 
   const {analyzeOrReport} = await import('./analyze-or-report.js');
   const plan = await analyzeOrReport(file, values.set ?? [], io);
@@ -80,7 +83,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     return fail(`'${instance}' has SyntheticSet outputs ${ports.join(', ')}; choose one with --port`);
   }
 
-  const opened = await openStore(values, io, {readThrough: true});
+  const opened = await openStore(values, io, {readThrough: true, mode: 'read'});
   if (opened === undefined) return EXIT.badInput;
   const found = await opened.store.get(node.key, {touch: false});
   opened.close();

@@ -50,6 +50,12 @@ export interface StoreRequest {
   readonly push?: boolean;
   /** Open the local cache only if its folder exists (plan, results: looking must not create a cache). */
   readonly onlyIfExists?: boolean;
+  /**
+   * `read`: the command only looks (ls, verify, plan, results, export), so a cache it may not write to still works and
+   * nothing in it changes. Read-through from a remote commits downloads, so it opens the local cache for writing.
+   * Default `write`.
+   */
+  readonly mode?: 'read' | 'write';
   /** Refuse to go on without a remote (push, pull, remote). */
   readonly requireRemote?: boolean;
   readonly onEvent?: RemoteEventSink;
@@ -129,7 +135,8 @@ export async function openStore(flags: StoreFlags, io: CommandIO, request: Store
   }
   const dir = resolveCacheDir(flags['cache-dir'], io.env, io.cwd);
   const {LocalStore} = await import('../../cache/local-store.js');
-  const local = request.onlyIfExists === true && !existsSync(dir) ? undefined : await LocalStore.open(dir);
+  const mode = request.readThrough === true && choice.value !== undefined ? 'write' : (request.mode ?? 'write');
+  const local = request.onlyIfExists === true && !existsSync(dir) ? undefined : await LocalStore.open(dir, {mode});
   const {EmptyStore} = await import('../../cache/empty-store.js');
   if (choice.value === undefined) {
     return {store: local ?? new EmptyStore(dir), local, close: () => undefined};

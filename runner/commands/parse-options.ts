@@ -14,10 +14,11 @@ export function parseOptions<T extends ParseArgsConfig>(config: T): Parsed<T> {
   }
 }
 
-/** Parses a positive integer option; undefined when absent, a message when malformed. */
-export function positiveInt(name: string, text: string | undefined, min = 1): number | undefined | {error: string} {
+/** Parses an integer option in [min, max]; undefined when absent, a message when malformed or out of range. */
+export function positiveInt(name: string, text: string | undefined, min = 1, max = Number.MAX_SAFE_INTEGER): number | undefined | {error: string} {
   if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) return {error: `--${name} must be an integer >= ${min}, got '${text}'`};
+  const n = /^\s*\d+\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) return {error: `--${name} must be a whole number >= ${min}, got '${text}'`};
+  if (n > max) return {error: `--${name} can be at most ${max}, got '${text}'`};
   return n;
 }

@@ -48,7 +48,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const [{planStatus, renderPlanStatus}, {lastRecorded, producingRuns}] = await Promise.all([import('../plan-status.js'), import('../run-history.js')]);
   const history = explain ? await lastRecorded(io.cwd, new Set(plan.order)) : undefined;
   const producedBy = explain ? await producingRuns(io.cwd, new Set([...plan.nodes.values()].map((n) => n.key))) : undefined;
-  const opened = await openStore(values, io, {onlyIfExists: true});
+  const opened = await openStore(values, io, {onlyIfExists: true, mode: 'read'});
   if (opened === undefined) return EXIT.badInput;
   const locate = async (key: string): Promise<Located> => {
     // touch: false, so planning does not count as a use for garbage collection.

@@ -65,7 +65,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     const plan = await analyzeOrReport(resolve(io.cwd, files[0] ?? ''), values.set ?? [], io);
     if (plan === undefined) return EXIT.badInput;
     const {currentResults} = await import('../result-rows.js');
-    const opened = await openStore(values, io, {onlyIfExists: true});
+    const opened = await openStore(values, io, {onlyIfExists: true, mode: 'read'});
     if (opened === undefined) return EXIT.badInput;
     rows = await currentResults(plan, async (key) => {
       // touch: false, so reading results does not count as a use for garbage collection.

@@ -1,4 +1,5 @@
 /** `distillery run FILE`: analyze, execute what is not cached, record the run. */
+import {existsSync} from 'node:fs';
 import {join, relative, resolve} from 'node:path';
 import type {Command, CommandIO} from './command.js';
 import {EXIT} from './command.js';
@@ -10,20 +11,29 @@ import type {ExecuteResult} from '../executor.js';
 import type {WriteThroughReport} from '../../cache/tiered-store.js';
 import type {OpenedStore} from './open-store.js';
 import {unreachable} from '../unreachable.js';
+import {parseDuration} from '../duration.js';
+import {MAX_JOBS, MAX_RETRIES} from '../limits.js';
+import {outputFileProblem} from '../output-file.js';
+import {useColor} from './use-color.js';
 
-const HELP = `Usage: distillery run FILE [options]
+const HELP = `Usage: distillery run FILE [TARGET...] [options]
 
 Runs a pipeline: every node instance whose cache key is not in the cache is computed (in worker processes, bounded
 by the GPUs / CPU slots), results are committed to the cache, and a run record is written to
 .distillery/runs/<run-id>/ (summary.json, events.jsonl). The outputs of Report nodes are copied to
 .distillery/reports/<pipeline>/ and their paths printed.
 
+With TARGETs (instance ids such as 'eval{T=1,alpha=0.3}', or node names for all their instances), only the
+targets and what they need run.
+
 Options:
   --set KEY=VALUE     override a value of the pipeline (repeatable)
-  --jobs N            CPU slots: instances running at once on CPU (default: the core count)
+  --jobs N            CPU slots: instances running at once on CPU (default: the core count, at most ${MAX_JOBS})
   --gpus 0,1          GPU ids to use (default: the pipeline's devices.gpus, else nvidia-smi -L)
   --keep-going        after a failure, still run everything not downstream of it
-  --retries N         extra attempts for a failing instance (default 0)
+  --retries N         extra attempts for a failing instance (default 0, at most ${MAX_RETRIES})
+  --timeout DURATION  the longest an instance may run (seconds, or 90s, 45m, 1h30m) unless its node sets
+                      timeout:; past it the instance fails and its worker is stopped
   --json              JSON lines of events on stdout instead of human output
   --summary FILE      also write the run summary JSON to FILE
   --push              upload every result to the remote as it is committed, and the run record at the end
@@ -40,13 +50,17 @@ Exit codes: 0 ok, 1 a node failed, 2 bad input, 130 interrupted.
 /** How many skipped instances the final summary names before abbreviating. */
 const SKIPPED_SHOWN = 20;
 
-function finalSummary(result: ExecuteResult): string {
+function finalSummary(result: ExecuteResult, logOf: (id: string) => string | undefined, record: string): string {
   const lines: string[] = [];
   const failed = result.nodes.filter((n) => n.status === 'failed');
   const skipped = result.nodes.filter((n) => n.status === 'skipped');
   if (failed.length > 0) {
     lines.push(`Failed (${failed.length}):`);
-    for (const n of failed) lines.push(`  ${n.id}: ${n.error ?? 'unknown error'}`);
+    for (const n of failed) {
+      const log = logOf(n.id);
+      lines.push(`  ${n.id}: ${n.error ?? 'unknown error'}${log === undefined ? '' : ` (log: ${log})`}`);
+    }
+    lines.push(`Run record (stacks included): ${record}`);
   }
   if (skipped.length > 0) {
     lines.push(`Skipped (${skipped.length}):`);
@@ -63,7 +77,8 @@ function writeThroughOn(opened: OpenedStore): boolean {
 
 async function makeLogger(json: boolean, io: CommandIO): Promise<Logger> {
   if (json) return new (await import('../loggers/json-logger.js')).JsonLogger(io.stdout);
-  if (io.stdout.isTTY === true) return new (await import('../loggers/progress-logger.js')).ProgressLogger(io.stdout);
+  // Progress bars redraw with escape codes: a terminal only, and not for NO_COLOR or TERM=dumb.
+  if (useColor(io.stdout, io.env)) return new (await import('../loggers/progress-logger.js')).ProgressLogger(io.stdout);
   return new (await import('../loggers/plain-logger.js')).PlainLogger(io.stdout);
 }
 
@@ -77,6 +92,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
       gpus: {type: 'string'},
       'keep-going': {type: 'boolean'},
       retries: {type: 'string'},
+      timeout: {type: 'string'},
       json: {type: 'boolean'},
       summary: {type: 'string'},
       push: {type: 'boolean'},
@@ -88,12 +104,17 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     return EXIT.badInput;
   }
   const {values, positionals} = parsed.value;
-  const jobs = positiveInt('jobs', values.jobs);
-  const retries = positiveInt('retries', values.retries, 0);
+  const jobs = positiveInt('jobs', values.jobs, 1, MAX_JOBS);
+  const retries = positiveInt('retries', values.retries, 0, MAX_RETRIES);
+  const timeout = values.timeout === undefined ? undefined : parseDuration(values.timeout);
+  const summaryPath = values.summary === undefined ? undefined : resolve(io.cwd, values.summary);
+  const summaryProblem = values.summary === undefined ? undefined : await outputFileProblem(values.summary, io.cwd);
   const problems = [
-    positionals.length !== 1 ? 'expected exactly one pipeline FILE' : undefined,
+    positionals.length < 1 ? 'expected a pipeline FILE' : undefined,
     typeof jobs === 'object' ? jobs.error : undefined,
     typeof retries === 'object' ? retries.error : undefined,
+    timeout?.ok === false ? `--timeout: ${timeout.error}` : undefined,
+    summaryProblem === undefined ? undefined : `--summary: ${summaryProblem}`,
     values.gpus !== undefined && !/^\d+(,\d+)*$/.test(values.gpus) ? `--gpus must be a list of ids like 0,1, got '${values.gpus}'` : undefined,
   ].filter((p) => p !== undefined);
   if (problems.length > 0) {
@@ -103,8 +124,19 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const file = resolve(io.cwd, positionals[0] ?? '');
 
   const {analyzeOrReport} = await import('./analyze-or-report.js');
-  const plan = await analyzeOrReport(file, values.set ?? [], io);
-  if (plan === undefined) return EXIT.badInput;
+  const analyzed = await analyzeOrReport(file, values.set ?? [], io);
+  if (analyzed === undefined) return EXIT.badInput;
+  let plan = analyzed;
+  const targets = positionals.slice(1);
+  if (targets.length > 0) {
+    const {selectTargets} = await import('../select-targets.js');
+    const selected = selectTargets(analyzed, targets);
+    if (!selected.ok) {
+      io.stderr.write(selected.error.map((p) => `distillery run: ${p}\n`).join(''));
+      return EXIT.badInput;
+    }
+    plan = selected.value;
+  }
 
   const [{execute}, {RunRecorder, buildSummary}, {describeRun}] = await Promise.all([
     import('../executor.js'),
@@ -153,6 +185,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
         ...(values.gpus === undefined ? {} : {gpus: values.gpus.split(',')}),
         keepGoing: values['keep-going'] === true,
         retries: typeof retries === 'number' ? retries : 0,
+        ...(timeout?.ok === true ? {timeoutMs: timeout.value} : {}),
         signal: controller.signal,
         env: io.env,
         runId: recorder.runId,
@@ -161,6 +194,15 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     );
     // Uploads still running finish (and report) before the logger closes.
     writeThrough = await opened.tiered?.flush();
+  } catch (error) {
+    // Even a crash of the run itself leaves a run record saying what happened; the CLI then reports the error.
+    const e = error instanceof Error ? error : new Error(String(error));
+    const summary = buildSummary(
+      {pipeline: plan.name, file: plan.file, runId: recorder.runId, startedAt, finishedAt: new Date(), status: 'failed'},
+      [],
+    );
+    await recorder.finish({...summary, error: e.message, ...(e.stack === undefined ? {} : {stack: e.stack})}, summaryPath).catch(() => undefined);
+    throw error;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -171,7 +213,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     result.nodes,
     describeRun(plan),
   );
-  await recorder.finish(summary, values.summary === undefined ? undefined : resolve(io.cwd, values.summary));
+  await recorder.finish(result.problem === undefined ? summary : {...summary, error: result.problem.message}, summaryPath);
   const notPushed = [...(writeThrough?.failed ?? [])];
   if (opened.tiered !== undefined && opened.remote !== undefined && writeThrough !== undefined && opened.tiered.remoteDown === undefined && writeThroughOn(opened)) {
     // The run record travels with the results, so `plan --explain` and `results` read the same on other machines.
@@ -190,13 +232,23 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     params: plan.params ?? {},
     grid: plan.grid ?? {},
   });
+  for (const problem of reports.problems) io.stderr.write(`warning: ${problem}\n`);
   if (values.json !== true) {
-    io.stdout.write(finalSummary(result));
+    const logOf = (id: string): string | undefined => {
+      const path = recorder.logPath(id);
+      return existsSync(path) ? relative(io.cwd, path) : undefined;
+    };
+    io.stdout.write(finalSummary(result, logOf, relative(io.cwd, join(recorder.dir, 'summary.json'))));
     if (notPushed.length > 0) {
       io.stdout.write(`Not pushed to ${opened.remote?.name ?? 'the remote'} (${notPushed.length}; \`distillery push\` retries):\n`);
       for (const n of notPushed) io.stdout.write(`  ${idOfKey.get(n.key) ?? n.key}: ${n.reason}\n`);
     }
-    for (const r of reports) for (const f of r.files) io.stdout.write(`report: ${relative(io.cwd, f)}\n`);
+    for (const r of reports.published) for (const f of r.files) io.stdout.write(`report: ${relative(io.cwd, f)}\n`);
+  }
+  if (result.problem !== undefined) {
+    io.stderr.write(`distillery run: ${result.problem.kind === 'environment' ? 'error' : 'internal error'}: ${result.problem.message}\n` +
+      `  the run record is in ${relative(io.cwd, recorder.dir)}\n`);
+    return result.problem.kind === 'environment' ? EXIT.badInput : EXIT.internal;
   }
   switch (result.status) {
     case 'ok':

@@ -3,6 +3,11 @@ import type {RunEvent} from '../events.js';
 import {formatByteSize} from '../../cache/byte-size.js';
 import {unreachable} from '../unreachable.js';
 
+/** A metric for people: 6 significant digits, so 2.6999999999999997 reads 2.7 (the record keeps the exact value). */
+export function roundedNumber(value: number): string {
+  return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
+}
+
 function seconds(s: number): string {
   return s < 10 ? `${s.toFixed(2)}s` : `${s.toFixed(1)}s`;
 }
@@ -21,12 +26,14 @@ export function formatEvent(event: RunEvent): string | undefined {
     case 'node-log':
       return `  ${event.id}: ${event.message}`;
     case 'node-metric':
-      return `  ${event.id}: ${event.name} = ${event.value}`;
+      return `  ${event.id}: ${event.name} = ${roundedNumber(event.value)}`;
     case 'node-succeeded':
       return `done      ${event.id} (${seconds(event.seconds)})`;
     case 'node-failed':
       // The stack stays in the run record.
       return `FAILED    ${event.id}: ${event.error}${event.willRetry ? ' (retrying)' : ''}`;
+    case 'node-waiting':
+      return `waiting   ${event.id}: its key is being computed by ${event.holder}`;
     case 'node-skipped':
       return `skipped   ${event.id} (${event.reason})`;
     case 'cache-corrupt':

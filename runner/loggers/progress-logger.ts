@@ -4,16 +4,16 @@ import cliProgress from 'cli-progress';
 import type {RunEvent} from '../events.js';
 import type {Logger} from './logger.js';
 import {formatEvent} from './format-event.js';
+import {shortNumber} from './short-number.js';
+import {RunTally} from './run-tally.js';
 
-/** Numbers in progress info at 4 significant digits (a loss of 0.07142857142857142 reads as 0.07143). */
-export function shortNumber(value: number | string): string {
-  return typeof value === 'number' && !Number.isInteger(value) ? String(Number(value.toPrecision(4))) : String(value);
-}
+export {shortNumber} from './short-number.js';
 
 /** Progress bars for running instances. */
 export class ProgressLogger implements Logger {
   readonly #bars: cliProgress.MultiBar;
   readonly #running = new Map<string, cliProgress.SingleBar>();
+  readonly #tally = new RunTally();
 
   constructor(out: Writable & {isTTY?: boolean}) {
     this.#bars = new cliProgress.MultiBar(
@@ -36,6 +36,7 @@ export class ProgressLogger implements Logger {
   }
 
   log(event: RunEvent): void {
+    const prefix = this.#tally.observe(event);
     switch (event.type) {
       case 'node-started':
         this.#running.get(event.id)?.stop();
@@ -51,7 +52,7 @@ export class ProgressLogger implements Logger {
       case 'node-skipped': {
         // The line first: cli-progress flushes logged lines when it redraws, and remove() redraws at once.
         const line = formatEvent(event);
-        if (line !== undefined) this.#line(line);
+        if (line !== undefined) this.#line(prefix + line);
         const bar = this.#running.get(event.id);
         if (bar !== undefined) {
           this.#bars.remove(bar);
@@ -63,7 +64,7 @@ export class ProgressLogger implements Logger {
         break;
     }
     const line = formatEvent(event);
-    if (line !== undefined) this.#line(line);
+    if (line !== undefined) this.#line(prefix + line);
   }
 
   close(): void {
