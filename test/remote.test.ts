@@ -270,7 +270,7 @@ describe('two machines share results through one remote', () => {
       assert.equal(resultsB.code, 0, resultsB.stderr);
       assert.match(resultsA.stdout, /\| score\{scale=1\} \| 1 \| done \| \d+ \|/);
       assert.equal(resultsB.stdout, resultsA.stdout);
-      for (const variant of ['score_scale=1_', 'score_scale=2_']) {
+      for (const variant of ['score{scale=1}', 'score{scale=2}']) {
         const page = join('.distillery', 'reports', 'shared', variant, 'page.md');
         assert.equal(await readFile(join(b, page), 'utf8'), await readFile(join(a, page), 'utf8'));
       }
