@@ -74,11 +74,14 @@ export function probeBackend(env: NodeJS.ProcessEnv = process.env): BackendProbe
   const kind = forcedBackend(env) ?? BACKEND_KINDS.find((k) => installed(k)) ?? 'cpu';
   const pkg = JSON.parse(readFileSync(require.resolve('@tensorflow/tfjs-core/package.json'), 'utf8')) as {version: string};
   if (kind !== 'libtorch') return {kind, tfjsVersion: pkg.version};
-  const torch = nativeBuildStatus().libtorch;
+  const status = nativeBuildStatus();
+  const torch = status.libtorch;
+  // The addon's source hash too: another build of the kernels may compute different bits.
+  const flavour = `${torch?.version ?? 'unknown'}+${torch?.cuda === true ? 'cuda' : 'cpu'}`;
   return {
     kind,
     tfjsVersion: pkg.version,
-    libtorch: `${torch?.version ?? 'unknown'}+${torch?.cuda === true ? 'cuda' : 'cpu'}`,
+    libtorch: status.sources === undefined ? flavour : `${flavour} addon ${status.sources}`,
     threads: torchThreadCount(env),
   };
 }

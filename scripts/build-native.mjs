@@ -9,7 +9,8 @@
 //   3. the torch package of `python3` (pip wheels ship include/ and lib/; CUDA builds make a CUDA backend).
 // DISTILLERY_SKIP_NATIVE=1 skips the build.
 import {spawnSync} from 'node:child_process';
-import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {createHash} from 'node:crypto';
+import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 
@@ -17,6 +18,17 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const native = join(root, 'native');
 const configDir = join(native, 'build-config');
 mkdirSync(configDir, {recursive: true});
+
+/**
+ * A hash of the addon's sources (binding.gyp and src/): results computed by another build of the kernels may differ,
+ * so it goes into cache keys beside the libtorch version (the TypeScript side of a node is hashed by the planner).
+ */
+function sourceHash() {
+  const hash = createHash('sha256');
+  const files = ['binding.gyp', ...readdirSync(join(native, 'src')).sort().map((f) => join('src', f))];
+  for (const file of files) hash.update(file).update('\0').update(readFileSync(join(native, file))).update('\0');
+  return hash.digest('hex').slice(0, 16);
+}
 
 function record(status) {
   writeFileSync(join(configDir, 'status.json'), JSON.stringify({...status, at: new Date().toISOString()}, null, 2) + '\n');
@@ -112,5 +124,5 @@ if (built.status !== 0) {
   console.log(tail);
   skip(`the addon failed to compile (full log: native/build-config/build.log)`);
 }
-record({built: true, libtorch: {source: torch.source, version, cuda, libDir: torch.libDir}, seconds: (Date.now() - started) / 1000});
+record({built: true, libtorch: {source: torch.source, version, cuda, libDir: torch.libDir}, sources: sourceHash(), seconds: (Date.now() - started) / 1000});
 console.log(`distillery: libtorch backend built in ${((Date.now() - started) / 1000).toFixed(0)} s.`);

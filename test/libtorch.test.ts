@@ -47,7 +47,7 @@ describe('libtorch backend', () => {
     assert.equal(status.built, true, `the libtorch addon is not built: ${status.reason ?? ''}`);
     const probe = probeBackend({});
     assert.equal(probe.kind, 'libtorch');
-    assert.match(probe.libtorch ?? '', /^\d+\.\d+\.\d+\+(cpu|cuda)$/);
+    assert.match(probe.libtorch ?? '', /^\d+\.\d+\.\d+\+(cpu|cuda) addon [0-9a-f]{16}$/);
     assert.equal(probe.threads, DEFAULT_TORCH_THREADS);
   });
 

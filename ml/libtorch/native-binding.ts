@@ -109,6 +109,8 @@ export interface NativeBuildStatus {
   readonly built: boolean;
   readonly reason?: string;
   readonly libtorch?: {readonly source: string; readonly version: string; readonly cuda: boolean};
+  /** A hash of the addon's sources when it was built (part of keys). */
+  readonly sources?: string;
 }
 
 /**
