@@ -211,7 +211,8 @@ describe('LocalStore on disk', () => {
     const held = await store.lock(key);
     const told: string[] = [];
     const waiting = store.lock(key, undefined, (holder) => told.push(holder));
-    await new Promise((r) => setTimeout(r, 100));
+    // Poll rather than sleep a fixed time: on a loaded machine the waiter's first look can take a while.
+    for (let waited = 0; told.length === 0 && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(told, [`pid ${process.pid} on ${hostname()}`]);
     await held.release();
     await (await waiting).release();
