@@ -95,7 +95,10 @@ test('quickstart, fmnist and paper validate and plan', async () => {
     const reports = [...plan.nodes.values()].filter((n) => n.type === 'report');
     assert.equal(reports.length, 1, `${name}: one report gathers the whole grid`);
     const distills = [...plan.nodes.values()].filter((n) => n.type === 'distillJoint' && Object.keys(n.grid).length > 0);
-    assert.ok(distills.length >= 4, `${name}: an alpha x T grid of at least 2 x 2`);
+    // fmnist.yaml runs 200 full-unroll iterations per variant and must stay under 45 minutes cold on 2 cores, so its
+    // grid is 1 x 2 (alpha x T); the others keep a 2 x 2 grid.
+    const least = name === 'fmnist' ? 2 : 4;
+    assert.ok(distills.length >= least, `${name}: an alpha x T grid of at least ${least} variants`);
     const evalsPort = reports[0]?.inputs.find((i) => i.port === 'evals');
     assert.ok(evalsPort !== undefined && evalsPort.from.length >= distills.length + 2, `${name}: the report sees every variant and the baselines`);
   }
