@@ -73,7 +73,7 @@ export const PIPELINE_SCHEMA: JsonObject = {
         seed: {type: 'integer', description: 'Mixed into the instance seeds, to draw a different set.'},
         in: {
           type: 'object',
-          description: 'Input port -> `node`, `node.port`, `node[*]`, `node[i]` (or a list of single references).',
+          description: 'Input port -> `node`, `node.port`, `node[2]`, `node[each]` (once per instance), `node[*]` (all), or a list.',
           additionalProperties: {type: ['string', 'array'], items: {type: 'string'}, minItems: 1},
         },
         with: {type: 'object', description: 'Params, checked against the node type params schema.'},
