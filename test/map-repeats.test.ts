@@ -1,7 +1,8 @@
 /**
  * Mapping over repeats: a node whose input is `x[each]` runs once per instance of `x` (instance k reads instance k),
  * through chains, across the grid and paired over several inputs; misuse is a located error; results and reports
- * fold the instances of a repeated node into one row (mean, std, n).
+ * fold the instances of a repeated node into one row (mean, std, n). And pipelines/fmnist.yaml, rewritten from three
+ * copies of its random-draw nodes to one map, keeps the key of every instance it did not mean to change.
  */
 import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,8 +10,9 @@ import {readFile} from 'node:fs/promises';
 import {join} from 'node:path';
 import {Writable} from 'node:stream';
 import {fileURLToPath} from 'node:url';
+import {parseDocument} from 'yaml';
 import {main} from '../runner/cli.js';
-import {AnalyzeRig} from './analyze-rig.js';
+import {AnalyzeRig, keysOf} from './analyze-rig.js';
 import {renderDiagnostics} from '../runner/diagnostic.js';
 import {foldRepeats} from '../runner/fold-repeats.js';
 import {resultTable} from '../runner/result-rows.js';
@@ -307,4 +309,50 @@ test('the example in docs/pipeline.md plans: three draws, each with its own stud
     const plan = await rig.plan('example.yaml');
     assert.deepEqual(plan.nodes.get('evalRandom[2]')?.inputs.map((i) => [i.port, i.from]), [['data', ['data']], ['model', ['studentRandom[2]']]]);
     assert.deepEqual(plan.nodes.get('report')?.inputs.find((i) => i.port === 'evals')?.from, ['evalRandom[0]', 'evalRandom[1]', 'evalRandom[2]']);
+  }));
+
+/** The nodes of fmnist.yaml that the map rewrote (the copies' counterparts are random2, random3 and theirs). */
+const MAPPED = ['random', 'studentRandom', 'evalRandom', 'report'];
+
+test('fmnist.yaml: the random draws as a map; no other key moves, and the first draw keeps its keys', () =>
+  withRig(async (rig) => {
+    const current = parseDocument(await readFile(join(REPO, 'pipelines', 'fmnist.yaml'), 'utf8'));
+    const copies = parseDocument(await readFile(join(REPO, 'test', 'fixtures', 'fmnist-copies.yaml'), 'utf8'));
+    // The file before the map, with everything the map did not touch taken from the current file: so that later changes
+    // of sizes (params, other nodes) keep comparing the same thing.
+    for (const key of ['params', 'grid']) copies.set(key, current.get(key));
+    const currentNodes = current.toJS() as {nodes: Record<string, unknown>};
+    for (const name of Object.keys(currentNodes.nodes)) {
+      if (!MAPPED.includes(name)) copies.setIn(['nodes', name], current.getIn(['nodes', name]));
+    }
+    await rig.write('new.yaml', current.toString());
+    await rig.write('old.yaml', copies.toString());
+    const [before, after] = [keysOf(await rig.plan('old.yaml')), keysOf(await rig.plan('new.yaml'))];
+
+    const shared = [...after.keys()].filter((id) => before.has(id));
+    const moved = shared.filter((id) => before.get(id) !== after.get(id));
+    assert.ok(shared.length >= 16, `most instances exist in both (${shared.length})`);
+    assert.deepEqual(moved, ['report'], 'only the report, whose inputs are the draws, has a new key');
+    const onlyBefore = [...before.keys()].filter((id) => !after.has(id)).sort();
+    const onlyAfter = [...after.keys()].filter((id) => !before.has(id)).sort();
+    assert.deepEqual(onlyBefore, ['evalRandom', 'evalRandom2', 'evalRandom3', 'random', 'random2', 'random3', 'studentRandom', 'studentRandom2', 'studentRandom3']);
+    assert.deepEqual(onlyAfter, ['evalRandom[0]', 'evalRandom[1]', 'evalRandom[2]', 'random[0]', 'random[1]', 'random[2]', 'studentRandom[0]', 'studentRandom[1]', 'studentRandom[2]']);
+    // Draw 0 is the old `random` (same seed: repeat index 0), so it and its student and evaluation stay cached; draws 1
+    // and 2 have the seeds of repeat indices 1 and 2 of `random`, not those of the differently named copies.
+    for (const name of ['random', 'studentRandom', 'evalRandom']) assert.equal(after.get(`${name}[0]`), before.get(name), name);
+    const old = new Set(before.values());
+    for (const id of ['random[1]', 'random[2]', 'studentRandom[1]', 'evalRandom[2]']) assert.ok(!old.has(after.get(id) ?? ''), id);
+  }));
+
+test('fmnist.yaml: results and the report fold the three draws into one row', () =>
+  withRig(async (rig) => {
+    await rig.write('fmnist.yaml', await readFile(join(REPO, 'pipelines', 'fmnist.yaml'), 'utf8'));
+    const plan = await rig.plan('fmnist.yaml');
+    const evals = plan.nodes.get('report')?.inputs.find((i) => i.port === 'evals')?.from ?? [];
+    assert.deepEqual(evals.filter((id) => id.startsWith('evalRandom')), ['evalRandom[0]', 'evalRandom[1]', 'evalRandom[2]']);
+    const {currentResults} = await import('../runner/result-rows.js');
+    const rows = foldRepeats(await currentResults(plan, async () => undefined));
+    assert.deepEqual(rows.filter((r) => r.node === 'evalRandom').map((r) => [r.id, r.status, r.instances]), [
+      ['evalRandom[*]', 'missing', ['evalRandom[0]', 'evalRandom[1]', 'evalRandom[2]']],
+    ]);
   }));
