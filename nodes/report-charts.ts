@@ -72,7 +72,7 @@ export function accuracyBarsChart(rows: readonly ReportRow[]): TopLevelSpec {
   const y = {field: 'label', type: 'nominal', title: null, sort: null, axis: {labelLimit: 260}} as const;
   return {
     $schema: SCHEMA,
-    title: 'Test accuracy per set (mean ± std over student seeds)',
+    title: 'Test accuracy per set (mean ± std over student seeds, or over the instances of a repeated node)',
     width: 420,
     height: {step: 22},
     data: {values},

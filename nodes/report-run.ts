@@ -109,7 +109,8 @@ export async function run(ctx: NodeContext<ReportParams>): Promise<void> {
 
   if (rows.length > 0) {
     await chart('Accuracy of every set', 'report-accuracy.png',
-      'Bars: mean test accuracy of the students trained on each set; whiskers: +- one standard deviation over their seeds.',
+      'Bars: mean test accuracy of the students trained on each set; whiskers: +- one standard deviation over their seeds ' +
+        '(for a row over n > 1 instances of a repeated node, such as evalRandom[*]: over those instances).',
       accuracyBarsChart(rows));
   }
   const heatmap = accuracyHeatmap(rows);
@@ -158,9 +159,10 @@ export async function run(ctx: NodeContext<ReportParams>): Promise<void> {
     '',
     '## Results',
     '',
-    'Test accuracy of students trained on each set (mean +- std over student seeds). "random subsets" is the mean over the',
-    'random real subsets (draws) with the same images per class; one draw is a noisy baseline. "KD term helped" compares',
-    'a variant with alpha > 0 with plain MTT (alpha = 0).',
+    'Test accuracy of students trained on each set (mean +- std over student seeds). A row over the n > 1 instances of a',
+    'repeated node (e.g. evalRandom[*], one per random draw) is the mean +- std over those instances, whose own means the n',
+    'column lists. "random subsets" is the mean over all the random real subsets (draws) with the same images per class;',
+    'one draw is a noisy baseline. "KD term helped" compares a variant with alpha > 0 with plain MTT (alpha = 0).',
     '',
     markdownTable(header, cells),
     '',

@@ -2,6 +2,9 @@
  * The rows of the report: one per evaluation gathered from the grid, labelled by its grid values and by what the
  * evaluated students were trained on (from the provenance the artifacts carry), with the comparisons the paper makes:
  * against the random real subset of the same size, and (for alpha > 0) against plain MTT (alpha = 0) at the same size.
+ *
+ * The evaluations of a repeated node's instances (`evalRandom[0]`, `evalRandom[1]`, ... of a node mapped over
+ * `random[each]`) are one row, `evalRandom[*]`: the mean of their accuracies, the standard deviation over them and n.
  */
 import type {JsonValue, UpstreamInfo} from './api.js';
 
@@ -27,9 +30,16 @@ export interface ReportRow {
   readonly ipc: number | undefined;
   /** alpha of the distillation (distilled rows). */
   readonly distillAlpha: number | undefined;
+  /** Mean test accuracy over the student seeds; for a row of n > 1 instances, the mean of their means. */
   readonly accuracy: number;
+  /** Standard deviation over the student seeds; for a row of n > 1 instances, over their means. */
   readonly std: number;
+  /** Student seeds per instance. */
   readonly seeds: number;
+  /** Instances the row averages: 1, or the repeats of a repeated node. */
+  readonly n: number;
+  /** The mean accuracy of each instance the row averages. */
+  readonly members: readonly number[];
   /**
    * Mean accuracy over the random subsets with the same images per class (each a different draw), when there are
    * any. One draw is a noisy baseline: two draws of 10 Fashion-MNIST images per class differed by 4.4 points.
@@ -71,9 +81,43 @@ function classify(e: EvalSummary): {kind: RowKind; what: string; ipc: number | u
   }
 }
 
-/** Builds the rows, in input order, with the comparisons filled in. */
+/** A repeat instance's id: node name, `[k]`, then the grid part (node names hold no `[` or `{`). */
+const REPEAT_ID = /^([A-Za-z][A-Za-z0-9_-]*)\[\d+\](.*)$/s;
+
+/** Population standard deviation (numpy's default, as `evaluate` reports over seeds). */
+function populationStd(values: readonly number[]): number {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length);
+}
+
+type BaseRow = Omit<ReportRow, 'random' | 'randomDraws' | 'kdGain'>;
+
+/** Folds the rows of each repeated node (same node, same grid) into one row at the place of its first instance. */
+function foldRepeats(rows: readonly BaseRow[]): BaseRow[] {
+  const groupOf = (r: BaseRow): string => {
+    const m = REPEAT_ID.exec(r.id);
+    return m === null ? `\0${r.id}` : `${m[1] ?? ''}[*]${m[2] ?? ''}`;
+  };
+  const groups = new Map<string, BaseRow[]>();
+  for (const r of rows) {
+    const g = groupOf(r);
+    const list = groups.get(g);
+    if (list === undefined) groups.set(g, [r]);
+    else list.push(r);
+  }
+  return rows.flatMap((r) => {
+    const group = groups.get(groupOf(r)) ?? [r];
+    if (group.length === 1) return [r];
+    if (group[0] !== r) return [];
+    const members = group.map((m) => m.accuracy);
+    const accuracy = members.reduce((a, b) => a + b, 0) / members.length;
+    return [{...r, id: groupOf(r), accuracy, std: populationStd(members), n: members.length, members}];
+  });
+}
+
+/** Builds the rows, in input order (repeats folded), with the comparisons filled in. */
 export function buildRows(evals: readonly EvalSummary[], upstream: readonly UpstreamInfo[] | undefined): ReportRow[] {
-  const base = evals.map((e, i) => {
+  const base = foldRepeats(evals.map((e, i): BaseRow => {
     const info = upstream?.[i];
     const c = classify(e);
     return {
@@ -86,15 +130,16 @@ export function buildRows(evals: readonly EvalSummary[], upstream: readonly Upst
       accuracy: e.accuracy,
       std: e.accuracy_std,
       seeds: e.accuracies?.length ?? 1,
+      n: 1,
+      members: [e.accuracy],
     };
-  });
+  }));
   const best = (rows: typeof base): number | undefined =>
     rows.length === 0 ? undefined : Math.max(...rows.map((r) => r.accuracy));
-  const mean = (rows: typeof base): number | undefined =>
-    rows.length === 0 ? undefined : rows.reduce((sum, r) => sum + r.accuracy, 0) / rows.length;
   return base.map((r) => {
-    const draws = r.kind === 'distilled' ? base.filter((o) => o.kind === 'random' && o.ipc === r.ipc) : [];
-    const random = mean(draws);
+    // The random baseline is the mean over every draw, whether the draws are separate nodes or one repeated node.
+    const draws = r.kind === 'distilled' ? base.filter((o) => o.kind === 'random' && o.ipc === r.ipc).flatMap((o) => o.members) : [];
+    const random = draws.length === 0 ? undefined : draws.reduce((a, b) => a + b, 0) / draws.length;
     const plain = r.kind === 'distilled' && (r.distillAlpha ?? 0) > 0
       ? best(base.filter((o) => o.kind === 'distilled' && o.distillAlpha === 0 && o.ipc === r.ipc))
       : undefined;
@@ -117,7 +162,7 @@ export function tableColumns(rows: readonly ReportRow[]): {gridKeys: string[]; h
   const gridKeys = [...new Set(rows.flatMap((r) => Object.keys(r.grid)))].sort();
   return {
     gridKeys,
-    header: ['instance', ...gridKeys, 'trained on', 'accuracy % (mean +- std)', 'seeds', 'random subsets % (mean)', 'vs random', 'KD term helped (vs alpha = 0)'],
+    header: ['instance', ...gridKeys, 'trained on', 'accuracy % (mean +- std)', 'seeds', 'n', 'random subsets % (mean)', 'vs random', 'KD term helped (vs alpha = 0)'],
   };
 }
 
@@ -130,6 +175,7 @@ export function rowCells(r: ReportRow, gridKeys: readonly string[]): string[] {
     r.what,
     `${fmt(r.accuracy)} +- ${fmt(r.std)}`,
     String(r.seeds),
+    r.n === 1 ? '1' : `${r.n} (${r.members.map((m) => fmt(m)).join(', ')})`,
     r.random === undefined ? '' : `${fmt(r.random)}${r.randomDraws > 1 ? ` (${r.randomDraws} draws)` : ''}`,
     r.random === undefined ? '' : signed(r.accuracy - r.random),
     helped,

@@ -167,6 +167,7 @@ export async function analyzePipeline(
     order: wiring.order,
     types: wiring.types,
     inputs: wiring.inputs,
+    counts: wiring.counts,
     resolver,
     locator,
     hasher,

@@ -1,22 +1,28 @@
 /**
  * Checks the pipeline's wiring at the level of node names (before grid expansion): node types exist, every `in:`
  * reference names an existing node and port, kinds match, `many` ports get lists and single ports single
- * instances, required inputs are connected, and the graph has no cycle (each cycle is named node by node).
+ * instances (or map over `x[each]`), required inputs are connected, and the graph has no cycle (each cycle is named
+ * node by node).
  */
 import type {InputPort, NodeDefinition} from '../nodes/api.js';
 import type {Diagnostic, SupplementalLocation} from './diagnostic.js';
 import {errorAt} from './diagnostic.js';
 import {didYouMean, didYouMeanHint} from './did-you-mean.js';
 import type {PipelineLocator} from './pipeline-document.js';
-import type {InputRef, NodeSpec, PipelineSpec} from './pipeline-spec.js';
+import type {InstanceCount} from './instance-counts.js';
+import {instanceCounts} from './instance-counts.js';
+import type {InputRef, NodeSpec, PipelineSpec, RefIndex} from './pipeline-spec.js';
 import type {NodeTypeRegistry, RegisteredType} from './registry.js';
 
 /** One checked reference: which upstream node, which of its instances, which output port. */
 export interface Connection {
   readonly ref: InputRef;
   readonly upstream: string;
-  /** `'*'` for all instances, else the instance index (undefined for a non-repeated upstream). */
-  readonly index: number | '*' | undefined;
+  /**
+   * `'*'` for all instances, `'each'` for the instance with the consumer's own index (a map), else the instance index
+   * (undefined for an upstream with one instance).
+   */
+  readonly index: RefIndex;
   readonly fromPort: string;
 }
 
@@ -35,6 +41,8 @@ export interface CheckedWiring {
   readonly inputs: ReadonlyMap<string, readonly CheckedInput[]>;
   /** Node names in a deterministic topological order; nodes on or downstream of a cycle are left out. */
   readonly order: readonly string[];
+  /** Node name -> its instances per grid variant (`repeat:`, or the count of what it maps over). */
+  readonly counts: ReadonlyMap<string, InstanceCount>;
   readonly diagnostics: readonly Diagnostic[];
 }
 
@@ -42,7 +50,7 @@ function describeType(spec: NodeSpec): string {
   return `"${spec.name}" (${spec.type ?? '?'})`;
 }
 
-/** Checks one reference against its upstream; returns the connection or pushes problems. */
+/** Checks one reference against its upstream (with `counted` instances); returns the connection or pushes problems. */
 function checkRef(
   spec: NodeSpec,
   port: string,
@@ -50,17 +58,21 @@ function checkRef(
   listed: boolean,
   ref: InputRef,
   upstream: NodeSpec,
+  counted: InstanceCount,
   upType: NodeDefinition,
   locator: PipelineLocator,
   out: Diagnostic[],
 ): Connection | undefined {
   const at = locator.value(ref.path);
   const outputs = Object.keys(upType.outputs).sort();
+  const up = upstream.name;
+  const {count, mapsOver} = counted;
+  const written = ref.text.trim();
   let fromPort = ref.port;
   if (fromPort === undefined) {
     if (outputs.length !== 1) {
       out.push(
-        errorAt('ambiguous-port', at, `"${upstream.name}" (${upType.type}) has ${outputs.length === 0 ? 'no' : 'several'} outputs; name one`,
+        errorAt('ambiguous-port', at, `"${up}" (${upType.type}) has ${outputs.length === 0 ? 'no' : 'several'} outputs; name one`,
           outputs.length === 0 ? undefined : `write one of ${outputs.map((o) => `${ref.text.trim()}.${o}`).join(', ')}`),
       );
       return undefined;
@@ -68,48 +80,97 @@ function checkRef(
     fromPort = outputs[0] ?? '';
   } else if (upType.outputs[fromPort] === undefined) {
     out.push(
-      errorAt('missing-port', at, `"${upstream.name}" (${upType.type}) has no output "${fromPort}"`,
+      errorAt('missing-port', at, `"${up}" (${upType.type}) has no output "${fromPort}"`,
         didYouMeanHint(fromPort, outputs) ?? `its outputs: ${outputs.join(', ') || 'none'}`),
     );
     return undefined;
   }
   let ok = true;
-  if (typeof ref.index === 'number' && ref.index >= upstream.repeat) {
+  if (typeof ref.index === 'number' && ref.index >= count) {
     out.push(
-      errorAt('bad-index', at, `"${upstream.name}" has ${upstream.repeat} instance${upstream.repeat === 1 ? '' : 's'}; there is no ${upstream.name}[${ref.index}]`,
-        upstream.repeat === 1 ? `write ${upstream.name}` : `indices run from 0 to ${upstream.repeat - 1}`),
+      errorAt('bad-index', at, `"${up}" has ${count} instance${count === 1 ? '' : 's'}; there is no ${up}[${ref.index}]`,
+        count === 1 ? `write ${up}` : `indices run from 0 to ${count - 1}`),
     );
     ok = false;
   }
   if (inPort.many) {
-    if (!listed && ref.index !== '*') {
+    if (ref.index === 'each') {
       out.push(
-        errorAt('port-multiplicity', at, `input "${port}" of ${describeType(spec)} takes a list of instances, but "${ref.text.trim()}" is a single one`,
-          `write ${upstream.name}[*] for all its instances, or a YAML list of references`),
+        errorAt('port-multiplicity', at, `input "${port}" of ${describeType(spec)} takes a list of instances, but "${written}" maps over them one at a time`,
+          `write ${written.replace('[each]', '[*]')} to give it all of them in one list`),
+      );
+      ok = false;
+    } else if (!listed && ref.index !== '*') {
+      out.push(
+        errorAt('port-multiplicity', at, `input "${port}" of ${describeType(spec)} takes a list of instances, but "${written}" is a single one`,
+          `write ${up}[*] for all its instances, or a YAML list of references`),
+      );
+      ok = false;
+    } else if (ref.index === undefined && count > 1) {
+      // Each list item names one instance or, with [*], all of them; a bare name of a node with several is neither.
+      out.push(
+        errorAt('port-multiplicity', at, `"${up}" has ${count} instances; a list item names one of them or all of them`,
+          `write ${up}[*] for all of them, or ${up}[0] for one`),
       );
       ok = false;
     }
   } else if (listed || ref.index === '*') {
     out.push(
-      errorAt('port-multiplicity', at, `input "${port}" of ${describeType(spec)} takes one instance, but "${ref.text.trim()}" gives ${listed ? 'a list' : 'all instances'}`,
-        upstream.repeat > 1 ? `pick one, e.g. ${upstream.name}[0]` : `write ${upstream.name}`),
+      errorAt('port-multiplicity', at, `input "${port}" of ${describeType(spec)} takes one instance, but "${written}" gives ${listed ? 'a list' : 'all instances'}`,
+        count > 1 ? `pick one, e.g. ${up}[0], or run "${spec.name}" once per instance with ${up}[each]` : `write ${up}`),
     );
     ok = false;
-  } else if (ref.index === undefined && upstream.repeat > 1) {
+  } else if (ref.index === undefined && count > 1) {
     out.push(
-      errorAt('port-multiplicity', at, `input "${port}" of ${describeType(spec)} takes one instance, but "${upstream.name}" has ${upstream.repeat} (repeat: ${upstream.repeat})`,
-        `pick one with ${upstream.name}[i], or feed a many port with ${upstream.name}[*]`),
+      errorAt('port-multiplicity', at, `input "${port}" of ${describeType(spec)} takes one instance, but "${up}" has ${count} (${mapsOver === undefined ? `repeat: ${count}` : `one per instance of "${mapsOver}"`})`,
+        `pick one with ${up}[0], run "${spec.name}" once per instance with ${up}[each], or feed a many port with ${up}[*]`),
     );
     ok = false;
   }
   const kind = upType.outputs[fromPort]?.kind;
   if (kind !== inPort.kind) {
     out.push(
-      errorAt('kind-mismatch', at, `input "${port}" of ${describeType(spec)} takes ${inPort.kind}, but ${upstream.name}.${fromPort} is ${kind ?? 'untyped'}`),
+      errorAt('kind-mismatch', at, `input "${port}" of ${describeType(spec)} takes ${inPort.kind}, but ${up}.${fromPort} is ${kind ?? 'untyped'}`),
     );
     ok = false;
   }
-  return ok ? {ref, upstream: upstream.name, index: upstream.repeat === 1 && ref.index !== '*' ? undefined : ref.index, fromPort} : undefined;
+  const index = ref.index === '*' || ref.index === 'each' || count > 1 ? ref.index : undefined;
+  return ok ? {ref, upstream: up, index, fromPort} : undefined;
+}
+
+/**
+ * The problems of a node that maps over `x[each]`: it may not also have `repeat:` (its count is that of `x`), and
+ * every `[each]` input must have as many instances as the first, since instance k takes instance k of each.
+ */
+function checkMap(node: NodeSpec, counts: ReadonlyMap<string, InstanceCount>, locator: PipelineLocator, out: Diagnostic[]): boolean {
+  const mine = counts.get(node.name);
+  const head = mine?.mapsOver;
+  if (mine === undefined || head === undefined) return true;
+  let ok = true;
+  const first = node.inputs.flatMap((i) => i.refs).find((r) => r.index === 'each' && r.node === head);
+  if (node.repeatWritten) {
+    out.push(
+      errorAt('bad-map', locator.value(['nodes', node.name, 'repeat']),
+        `"${node.name}" maps over ${first?.text.trim() ?? `${head}[each]`}, so it has one instance per instance of "${head}"; it cannot also have repeat:`,
+        `remove repeat: here (set the count on "${head}")`),
+    );
+    ok = false;
+  }
+  for (const input of node.inputs) {
+    for (const ref of input.refs) {
+      if (ref.index !== 'each' || ref === first) continue;
+      const count = counts.get(ref.node)?.count;
+      if (count === undefined || count === mine.count) continue;
+      out.push(
+        errorAt('bad-map', locator.value(ref.path),
+          `"${ref.node}" has ${count} instance${count === 1 ? '' : 's'} but "${head}" has ${mine.count}; [each] inputs are paired by index, so they need the same count`,
+          `pick one instance with ${ref.node}[0], or give both the same number of instances`,
+          first === undefined ? [] : [{message: `"${node.name}" maps over "${head}" here`, location: locator.value(first.path)}]),
+      );
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 /** Finds every cycle in the name graph (edges: node -> the nodes it takes input from), each reported once. */
@@ -194,6 +255,7 @@ function topologicalNames(spec: PipelineSpec, edges: ReadonlyMap<string, readonl
 /** Checks types, ports and cycles for the whole pipeline. */
 export function checkConnections(spec: PipelineSpec, registry: NodeTypeRegistry, locator: PipelineLocator): CheckedWiring {
   const diagnostics: Diagnostic[] = [];
+  const counts = instanceCounts(spec);
   const types = new Map<string, RegisteredType>();
   for (const node of spec.nodes.values()) {
     if (node.type === undefined) continue;
@@ -247,7 +309,8 @@ export function checkConnections(spec: PipelineSpec, registry: NodeTypeRegistry,
           valid = false;
           continue;
         }
-        const connection = checkRef(node, input.port, inPort, input.list, ref, upstream, upType, locator, diagnostics);
+        const counted = counts.get(ref.node) ?? {count: upstream.repeat, mapsOver: undefined};
+        const connection = checkRef(node, input.port, inPort, input.list, ref, upstream, counted, upType, locator, diagnostics);
         if (connection === undefined) valid = false;
         else connections.push(connection);
       }
@@ -265,10 +328,11 @@ export function checkConnections(spec: PipelineSpec, registry: NodeTypeRegistry,
         valid = false;
       }
     }
+    if (!checkMap(node, counts, locator, diagnostics)) valid = false;
     edges.set(node.name, nodeEdges);
     if (valid) inputs.set(node.name, checked);
   }
   const cycles = findCycles(spec, edges, locator);
   diagnostics.push(...cycles);
-  return {types, inputs, order: topologicalNames(spec, edges), diagnostics};
+  return {types, inputs, order: topologicalNames(spec, edges), counts, diagnostics};
 }

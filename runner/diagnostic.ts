@@ -42,7 +42,7 @@ export type DiagnosticReason =
   | 'invalid-params'
   /** A value that JSON cannot hold (NaN, infinity). */
   | 'not-json'
-  /** An `in:` value that is not a valid reference (`node`, `node.port`, `node[*]`, `node[i]`). */
+  /** An `in:` value that is not a valid reference (`node`, `node.port`, `node[*]`, `node[each]`, `node[2]`). */
   | 'bad-input-reference'
   /** An `in:` reference to a node that does not exist. */
   | 'missing-node'
@@ -52,8 +52,10 @@ export type DiagnosticReason =
   | 'ambiguous-port'
   /** `node[i]` with i out of range. */
   | 'bad-index'
-  /** A `many` port fed a single instance, or a single port fed several. */
+  /** A `many` port fed a single instance (or `node[each]`), or a single port fed several. */
   | 'port-multiplicity'
+  /** A node mapping over `node[each]` that also has `repeat:`, or maps over upstreams with different instance counts. */
+  | 'bad-map'
   /** The upstream output kind differs from the input port kind. */
   | 'kind-mismatch'
   /** A required input port left unconnected. */

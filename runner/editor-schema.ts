@@ -6,6 +6,9 @@
  * `docs/pipeline.schema.json` is this schema over the built-in types (`distillery schema` prints it; a test keeps the
  * committed file equal to it); `distillery schema FILE` adds the types of that pipeline's `imports:`.
  *
+ * An `in:` value is checked for its form per port: a single port takes `node`, `node[2]` or `node[each]`, a `many`
+ * port `node[*]` or a list.
+ *
  * A `with:` value may be a `${params.x}` / `${grid.x}` reference that resolves to a number only later, so every
  * param also accepts such a string here; the runner checks the resolved value against the real params schema.
  */
@@ -45,12 +48,26 @@ function withSchema(definition: NodeDefinition): JsonObject {
   };
 }
 
-/** The schema of `in:` for one type: its input ports, each described by kind and arity. */
-function inSchema(definition: NodeDefinition, reference: JsonValue): JsonObject {
+const NAME = '[A-Za-z][A-Za-z0-9_-]*';
+const PORT = '(\\.[A-Za-z_][A-Za-z0-9_-]*)?';
+
+/** What a single port accepts: `node`, `node.port`, `node[2]`, `node[each]` (the runner says why anything else fails). */
+const SINGLE_REFERENCE: JsonObject = {type: 'string', pattern: `^\\s*${NAME}(\\[(\\d+|each)\\])?${PORT}\\s*$`};
+
+/** What a `many` port accepts: `node[*]`, or a list of `node`, `node[2]` and `node[*]` references. */
+const MANY_REFERENCE: JsonObject = {
+  anyOf: [
+    {type: 'string', pattern: `^\\s*${NAME}\\[\\*\\]${PORT}\\s*$`},
+    {type: 'array', minItems: 1, items: {type: 'string', pattern: `^\\s*${NAME}(\\[(\\d+|\\*)\\])?${PORT}\\s*$`}},
+  ],
+};
+
+/** The schema of `in:` for one type: its input ports, each described by kind and arity and checked for its form. */
+function inSchema(definition: NodeDefinition): JsonObject {
   const ports = Object.entries(definition.inputs ?? {}).map(([port, spec]) => {
-    const arity = spec.many === true ? 'many: node[*], or a list' : 'one node';
+    const arity = spec.many === true ? 'many: node[*], or a list' : 'one: node, node[2], or node[each] to run once per instance of node';
     const what = `${spec.kind} (${arity}${spec.optional === true ? ', optional' : ''})`;
-    const base = isObject(reference) ? reference : {};
+    const base = spec.many === true ? MANY_REFERENCE : SINGLE_REFERENCE;
     return [port, {...base, description: spec.description === undefined ? what : `${what}: ${spec.description}`}];
   });
   return {type: 'object', additionalProperties: false, properties: Object.fromEntries(ports)};
@@ -62,7 +79,6 @@ export function editorSchema(types: readonly NodeDefinition[]): JsonObject {
   const definitions = schema['definitions'] as Record<string, JsonValue>;
   const node = definitions['node'] as Record<string, JsonValue>;
   const properties = node['properties'] as Record<string, JsonValue>;
-  const inValue = (properties['in'] as JsonObject)['additionalProperties'] ?? {};
   const sorted = [...types].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0));
   // The known names first (for completion), then any name: types from `imports:` are not known here.
   properties['type'] = {
@@ -74,7 +90,7 @@ export function editorSchema(types: readonly NodeDefinition[]): JsonObject {
   };
   node['allOf'] = sorted.map((d) => ({
     if: {properties: {type: {const: d.type}}, required: ['type']},
-    then: {properties: {with: withSchema(d), in: inSchema(d, inValue)}},
+    then: {properties: {with: withSchema(d), in: inSchema(d)}},
   }));
   return schema as JsonObject;
 }

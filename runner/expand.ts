@@ -1,11 +1,14 @@
 /**
  * Grid expansion and keys: every node becomes one instance per repeat index and per combination of the grid
  * variables it (or anything upstream) uses, in topological order so each instance's key can include its inputs'
- * keys. A node that uses no grid variable is one shared instance for all variants.
+ * keys. A node that uses no grid variable is one shared instance for all variants. A node that maps over `x[each]`
+ * has one instance per instance of `x` (instance k reads instance k), with the seed repeat index k would give it, so
+ * an unrepeated node turned into a map keeps its key as instance 0.
  */
 import type {JsonObject, JsonValue} from '../nodes/api.js';
 import {canonicalJson} from './canonical-json.js';
 import type {CheckedInput} from './check-connections.js';
+import type {InstanceCount} from './instance-counts.js';
 import type {Diagnostic} from './diagnostic.js';
 import {errorAt, warningAt} from './diagnostic.js';
 import {instanceId} from './instance-id.js';
@@ -26,6 +29,8 @@ export interface ExpandInput {
   readonly order: readonly string[];
   readonly types: ReadonlyMap<string, RegisteredType>;
   readonly inputs: ReadonlyMap<string, readonly CheckedInput[]>;
+  /** Node name -> its instances per grid variant (`repeat:` or the count of what it maps over). */
+  readonly counts: ReadonlyMap<string, InstanceCount>;
   readonly resolver: ReferenceResolver;
   readonly locator: PipelineLocator;
   readonly hasher: Hasher;
@@ -70,6 +75,7 @@ export function expand(input: ExpandInput): Expansion {
   let anyBroken = false;
   let planned = 0;
   const file = locator.source.display;
+  const countOf = (name: string): number => input.counts.get(name)?.count ?? spec.nodes.get(name)?.repeat ?? 1;
   for (const name of input.order) {
     const node = spec.nodes.get(name);
     const registered = input.types.get(name);
@@ -125,8 +131,9 @@ export function expand(input: ExpandInput): Expansion {
       }
       // Miswired nodes (already reported) still get their params checked, so all problems show at once.
       if (checked === undefined) continue;
-      for (let index = 0; index < node.repeat; index++) {
-        const id = instanceId(name, node.repeat > 1 ? index : undefined, grid);
+      const count = countOf(name);
+      for (let index = 0; index < count; index++) {
+        const id = instanceId(name, count > 1 ? index : undefined, grid);
         const seed = instanceSeed(hasher, name, index, node.seed);
         const plannedInputs: PlannedInput[] = [];
         const inputKeys: Record<string, string[]> = {};
@@ -134,11 +141,13 @@ export function expand(input: ExpandInput): Expansion {
           const from: string[] = [];
           const fromPort: string[] = [];
           for (const c of port.connections) {
-            const up = spec.nodes.get(c.upstream);
+            const upCount = countOf(c.upstream);
             const upVars = gridVars.get(c.upstream) ?? [];
-            const repeated = (up?.repeat ?? 1) > 1;
+            const repeated = upCount > 1;
             if (c.index !== '*') {
-              from.push(instanceId(c.upstream, repeated ? c.index : undefined, project(grid, upVars)));
+              // A map reads the upstream instance with its own index (the counts are equal: check-connections.ts).
+              const upIndex = c.index === 'each' ? index : c.index;
+              from.push(instanceId(c.upstream, repeated ? upIndex : undefined, project(grid, upVars)));
               fromPort.push(c.fromPort);
               continue;
             }
@@ -147,7 +156,7 @@ export function expand(input: ExpandInput): Expansion {
             const free = upVars.filter((v) => !sortedVars.includes(v));
             for (const rest of assignments(free, spec.grid)) {
               const upGrid = project({...shared, ...rest}, upVars);
-              for (let i = 0; i < (up?.repeat ?? 1); i++) {
+              for (let i = 0; i < upCount; i++) {
                 from.push(instanceId(c.upstream, repeated ? i : undefined, upGrid));
                 fromPort.push(c.fromPort);
               }

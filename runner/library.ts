@@ -25,6 +25,7 @@ import type {ResultRow} from './result-rows.js';
 import type {RunSummary} from './run-record.js';
 
 export {renderDiagnostics} from './diagnostic.js';
+export {foldRepeats} from './fold-repeats.js';
 export type {Diagnostic} from './diagnostic.js';
 export type {RunEvent, RunStatus, NodeOutcome, OutcomeCounts} from './events.js';
 export type {NodeReport} from './executor.js';

@@ -95,7 +95,7 @@ export const PIPELINE_SCHEMA: JsonObject = {
         },
         in: {
           type: 'object',
-          description: 'Input port -> `node`, `node.port`, `node[*]`, `node[i]` (or a list of single references).',
+          description: 'Input port -> `node`, `node.port`, `node[2]`, `node[each]` (once per instance), `node[*]` (all), or a list.',
           additionalProperties: {type: ['string', 'array'], items: {type: 'string'}, minItems: 1},
         },
         with: {type: 'object', description: 'Params, checked against the node type params schema.'},

@@ -11,12 +11,17 @@ import {canonicalJson} from './canonical-json.js';
 import type {DataPath, PipelineLocator} from './pipeline-document.js';
 import {PIPELINE_NAME_HINT, PIPELINE_NAME_MAX, PIPELINE_NAME_PATTERN} from './pipeline-schema.js';
 
-/** One reference in `in:`: `node`, `node.port`, `node[*]`, `node[i]`, `node[i].port`. */
+/**
+ * How a reference picks instances of its upstream: `'*'` gathers all of them (a `many` port), `'each'` maps over them
+ * (the consumer runs once per upstream instance), a number picks one, undefined when not written.
+ */
+export type RefIndex = number | '*' | 'each' | undefined;
+
+/** One reference in `in:`: `node`, `node.port`, `node[*]`, `node[each]`, `node[2]`, `node[2].port`. */
 export interface InputRef {
   readonly text: string;
   readonly node: string;
-  /** `'*'` for all instances, a number for one, undefined when not written. */
-  readonly index: number | '*' | undefined;
+  readonly index: RefIndex;
   /** The upstream output port, when written. */
   readonly port: string | undefined;
   readonly path: DataPath;
@@ -36,7 +41,10 @@ export interface NodeSpec {
   readonly name: string;
   /** Undefined when `type:` is missing or malformed. */
   readonly type: string | undefined;
+  /** `repeat:` as written, 1 when absent or malformed (malformed values are reported by the schema check). */
   readonly repeat: number;
+  /** Whether `repeat:` is written (a node that maps over `x[each]` may not have one). */
+  readonly repeatWritten: boolean;
   readonly seed: number | undefined;
   /** `timeout:` in milliseconds, when written (and valid). */
   readonly timeoutMs: number | undefined;
@@ -56,7 +64,7 @@ export interface PipelineSpec {
   readonly nodes: ReadonlyMap<string, NodeSpec>;
 }
 
-const INPUT_REF = /^([A-Za-z][A-Za-z0-9_-]*)(?:\[(\*|\d+)\])?(?:\.([A-Za-z_][A-Za-z0-9_-]*))?$/;
+const INPUT_REF = /^([A-Za-z][A-Za-z0-9_-]*)(?:\[(\*|\d+|each)\])?(?:\.([A-Za-z_][A-Za-z0-9_-]*))?$/;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -70,7 +78,7 @@ function parseRef(text: string, refPath: DataPath): InputRef | undefined {
   const match = INPUT_REF.exec(text.trim());
   if (match === null) return undefined;
   const [, node = '', index, port] = match;
-  return {text, node, index: index === undefined ? undefined : index === '*' ? '*' : Number(index), port, path: refPath};
+  return {text, node, index: index === undefined ? undefined : index === '*' || index === 'each' ? index : Number(index), port, path: refPath};
 }
 
 /** Reads the typed pipeline out of `data`; `in:` values that do not parse as references are reported. */
@@ -93,7 +101,7 @@ export function readPipelineSpec(data: unknown, file: string, locator: PipelineL
         if (ref === undefined) {
           diagnostics.push(
             errorAt('bad-input-reference', locator.value(refPath), `"${item}" is not a node reference`,
-              'write node, node.port, node[*] (all instances) or node[i] (one instance)'),
+              'write node, node.port, node[*] (all instances), node[each] (one run per instance) or node[2] (one instance)'),
           );
         } else refs.push(ref);
       });
@@ -117,6 +125,7 @@ export function readPipelineSpec(data: unknown, file: string, locator: PipelineL
       name,
       type: typeof raw['type'] === 'string' && raw['type'] !== '' ? raw['type'] : undefined,
       repeat: Number.isInteger(repeat) && (repeat as number) >= 1 ? (repeat as number) : 1,
+      repeatWritten: repeat !== undefined,
       seed: Number.isInteger(seed) ? (seed as number) : undefined,
       timeoutMs,
       inputs,

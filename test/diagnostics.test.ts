@@ -156,12 +156,12 @@ nodes:
 error: p.yaml:6:34 input "numbers" of "b" (scale) takes one instance, but "src[*]" gives all instances
       b: {type: scale, in: {numbers: "src[*]"}}
                                      ~~~~~~~~
-  hint: pick one, e.g. src[0]
+  hint: pick one, e.g. src[0], or run "b" once per instance with src[each]
 
 error: p.yaml:7:34 input "numbers" of "c" (scale) takes one instance, but "src" has 3 (repeat: 3)
       c: {type: scale, in: {numbers: src}}
                                      ~~~
-  hint: pick one with src[i], or feed a many port with src[*]
+  hint: pick one with src[0], run "c" once per instance with src[each], or feed a many port with src[*]
 
 error: p.yaml:8:34 "src" has 3 instances; there is no src[5]
       d: {type: scale, in: {numbers: "src[5]"}}

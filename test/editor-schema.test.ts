@@ -81,6 +81,36 @@ describe('editor schema', () => {
     const reference = structuredClone(quickstart);
     (reference.nodes['teacher']?.with ?? {})['epochs'] = '${params.studentEpochs}';
     assert.deepEqual(check(reference), []);
+
+  });
+
+  it('checks the form of in: per port: [each] and [2] on single ports, [*] or a list on many ports', async () => {
+    const check = validator(await published());
+    const fmnist = parse(await readFile(join(REPO, 'pipelines', 'fmnist.yaml'), 'utf8')) as {nodes: Record<string, {in?: Record<string, unknown>}>};
+    assert.equal(fmnist.nodes['studentRandom']?.in?.['set'], 'random[each]', 'the shipped pipeline maps');
+    const variant = (node: string, port: string, value: unknown): unknown => {
+      const copy = structuredClone(fmnist);
+      (copy.nodes[node]?.in ?? {})[port] = value;
+      return copy;
+    };
+    for (const [node, port, value] of [
+      ['studentRandom', 'set', 'random[2]'],
+      ['studentRandom', 'set', 'random[each].set'],
+      ['report', 'evals', 'evalRandom[*]'],
+      ['report', 'evals', ['eval[*]', 'evalRandom[1]', 'evalPlain']],
+    ] as const) {
+      assert.deepEqual(check(variant(node, port, value)), [], `${node}.${port}: ${JSON.stringify(value)}`);
+    }
+    for (const [node, port, value] of [
+      ['studentRandom', 'set', 'random[*]'],
+      ['studentRandom', 'set', ['random[0]']],
+      ['studentRandom', 'set', 'random[every]'],
+      ['report', 'evals', 'evalRandom[each]'],
+      ['report', 'evals', 'evalPlain'],
+      ['report', 'evals', ['evalRandom[each]']],
+    ] as const) {
+      assert.ok(check(variant(node, port, value)).some((e) => e.instancePath.startsWith(`/nodes/${node}/in/${port}`)), `${node}.${port}: ${JSON.stringify(value)}`);
+    }
   });
 
   it('distillery schema FILE adds the types of the pipeline imports; a bad import is a located error', async () => {

@@ -15,7 +15,7 @@ import {writeSyntheticSetArtifact} from '../nodes/artifacts.js';
 import {accuracyBarsChart, accuracyHeatmap, lossCurvesChart} from '../nodes/report-charts.js';
 import {chartSvg, svgToPng, uniqueIds} from '../nodes/report-render.js';
 import {RUN_HEADER_MARKER} from '../nodes/report.js';
-import {buildRows} from '../nodes/report-table.js';
+import {buildRows, rowCells, tableColumns} from '../nodes/report-table.js';
 import {stampReport} from '../runner/report-header.js';
 import {main} from '../runner/cli.js';
 import {Writable} from 'node:stream';
@@ -29,7 +29,10 @@ function evalOutput(accuracy: number, std: number, trainedOn: JsonObject, alpha 
   return {accuracy, accuracy_std: std, accuracies: [accuracy - std, accuracy + std], provenance: {trainedOn, alpha, T: 4}};
 }
 
-/** A grid of 2 x 2 distilled variants plus plain MTT, two random draws and a teacher, as a quickstart report sees them. */
+/**
+ * A grid of 2 x 2 distilled variants plus plain MTT, two random draws (instances of a node mapped over a repeated
+ * `random`) and a teacher, as a quickstart report sees them.
+ */
 function reportInputs(): {evals: JsonValue[]; upstream: UpstreamInfo[]} {
   const evals: JsonValue[] = [];
   const upstream: UpstreamInfo[] = [];
@@ -40,7 +43,7 @@ function reportInputs(): {evals: JsonValue[]; upstream: UpstreamInfo[]} {
   evals.push(evalOutput(70.2, 0.2, {source: 'distilled', ipc: 5, alpha: 0}));
   upstream.push({id: 'evalPlain', type: 'evaluate', grid: {}});
   evals.push(evalOutput(63.8, 0.4, {source: 'random', ipc: 5}), evalOutput(65.1, 0.5, {source: 'random', ipc: 5}));
-  upstream.push({id: 'evalRandom', type: 'evaluate', grid: {}}, {id: 'evalRandom2', type: 'evaluate', grid: {}});
+  upstream.push({id: 'evalRandom[0]', type: 'evaluate', grid: {}}, {id: 'evalRandom[1]', type: 'evaluate', grid: {}});
   evals.push({accuracy: 73.2, accuracy_std: 0, accuracies: [73.2], provenance: {source: 'teacher', arch: 'resnet18'}});
   upstream.push({id: 'evalTeacher', type: 'evaluate', grid: {}});
   return {evals, upstream};
@@ -117,12 +120,19 @@ describe('charts', () => {
     const {evals, upstream} = reportInputs();
     const rows = buildRows(evals as never, upstream);
     const heat = await chartSvg(accuracyHeatmap(rows) ?? assert.fail('a heatmap'));
-    for (const text of ['alpha', '>T<', 'Baselines', 'evalPlain (plain MTT)', 'evalRandom (random)', 'evalTeacher (teacher)', '68.6 ± 0.6', 'accuracy (%)']) {
+    for (const text of ['alpha', '>T<', 'Baselines', 'evalPlain (plain MTT)', 'evalRandom[*] (random)', 'evalTeacher (teacher)', '68.6 ± 0.6', 'accuracy (%)']) {
       assert.ok(heat.includes(text), `the heatmap has ${text}`);
     }
     const bars = await chartSvg(accuracyBarsChart(rows));
     assert.ok(bars.includes('test accuracy (%)') && bars.includes('trained on') && bars.includes('70.20 ± 0.20'));
     assert.equal((bars.match(/mark-rule role-mark/g) ?? []).length, 1, 'one group of error-bar rules');
+    // The two draws are one row: mean and std over the draws, n with each draw's mean.
+    const random = rows.find((r) => r.id === 'evalRandom[*]') ?? assert.fail('a folded random row');
+    const {gridKeys, header} = tableColumns(rows);
+    const cells = Object.fromEntries(header.map((h, i) => [h, rowCells(random, gridKeys)[i]]));
+    assert.equal(cells['accuracy % (mean +- std)'], '64.45 +- 0.65');
+    assert.equal(cells['n'], '2 (63.80, 65.10)');
+    assert.ok(bars.includes('evalRandom[*]') && bars.includes('64.45 ± 0.65'), 'the bars show the folded row');
   });
 
   it('ids of one SVG are renamed per figure, in order, so that several can share a page', () => {

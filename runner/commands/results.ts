@@ -1,8 +1,9 @@
 /**
  * `distillery results [FILE] [--runs all|ID...]`: one row per result instance (every grid variant's terminal instances
- * and the baselines that feed only the report; see result-instances.ts), with a column per metric. Without `--runs`,
- * for the current plan, read from the cache (like `dvc exp show`); with it, from past run records, one row per
- * result instance per run. Nothing is computed.
+ * and the baselines that feed only the report; see result-instances.ts), with a column per metric; the instances of
+ * a repeated node are folded into one row with means, standard deviations and n (fold-repeats.ts) unless
+ * `--per-instance`. Without `--runs`, for the current plan, read from the cache (like `dvc exp show`); with it, from
+ * past run records, one row per result instance per run. Nothing is computed.
  */
 import {resolve} from 'node:path';
 import type {Command, CommandIO} from './command.js';
@@ -20,6 +21,10 @@ Shows one row per result instance: every grid variant's terminal instances and t
 report (in the quickstart: each eval{...}, evalPlain, evalRandom, evalTeacher, and the report). Columns: the
 instance, its grid values, its status, then one column per metric.
 
+The instances of a repeated node (repeat: K, or a map over x[each]) are one row, e.g. evalRandom[*]: each metric
+is the mean over its instances, std(METRIC) its standard deviation (population, as numpy's default) and n the
+number of instances with metrics. --per-instance shows them one row each instead.
+
 Without --runs the rows are the current pipeline's (after --set), read from the cache: status 'done', or
 'missing' when the instance is not computed yet. With --runs they come from the run records in .distillery/runs
 (see distillery runs), with a run column and the recorded status (cached, ran, failed, skipped); FILE then keeps
@@ -29,6 +34,7 @@ Options:
   --set KEY=VALUE      override a value of the pipeline (repeatable), as for run
   --runs all|RUN...    read past runs instead of the cache: all, or run ids (a unique prefix, latest, latest~N),
                        several as --runs A B, --runs A,B or --runs A --runs B
+  --per-instance       one row per instance of a repeated node, instead of one row with mean, std and n
 ${TABLE_HELP}
 ${STORE_HELP}
 
@@ -42,7 +48,13 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const parsed = parseOptions({
     args: [...args],
     allowPositionals: true,
-    options: {set: {type: 'string', multiple: true}, runs: {type: 'string', multiple: true}, ...STORE_OPTIONS, ...TABLE_OPTIONS},
+    options: {
+      set: {type: 'string', multiple: true},
+      runs: {type: 'string', multiple: true},
+      'per-instance': {type: 'boolean'},
+      ...STORE_OPTIONS,
+      ...TABLE_OPTIONS,
+    },
   });
   const usage = (message: string): number => {
     io.stderr.write(`distillery results: ${message}\n\n${HELP}`);
@@ -88,7 +100,11 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     rows = selected.value.flatMap(recordedResults);
   }
 
-  const {resultTable} = await import('../result-rows.js');
+  if (values['per-instance'] !== true) {
+    const {foldRepeats} = await import('../fold-repeats.js');
+    rows = foldRepeats(rows);
+  }
+  const {resultTable, stdColumn} = await import('../result-rows.js');
   const {table, source} = resultTable(rows);
   const shown = applyTableOptions(table, options.value);
   if (!shown.ok) return usage(shown.error);
@@ -96,7 +112,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     io.stdout.write(JSON.stringify(shown.value.rows.map((r) => source.get(r)), null, 2) + '\n');
   } else {
     // Metric columns that only rows filtered out by --where had are left out; the grid columns always stay.
-    const metrics = new Set(rows.flatMap((r) => Object.keys(r.metrics)));
+    const metrics = new Set(rows.flatMap((r) => Object.keys(r.metrics)).flatMap((m) => [m, `metric:${m}`, stdColumn(m), stdColumn(`metric:${m}`)]));
     io.stdout.write(renderTable(dropEmptyColumns(shown.value, table.columns.filter((c) => !metrics.has(c))), options.value.format));
   }
   return EXIT.ok;
