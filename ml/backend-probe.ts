@@ -113,11 +113,14 @@ export const TORCH_THREADS_VARIABLE = 'DISTILLERY_TORCH_THREADS';
  * libtorch's threads per node when `DISTILLERY_TORCH_THREADS` is unset. Unlike wasm, libtorch's reductions (oneDNN's
  * filter gradients among them) split work by thread count, so results differ in the last bits between counts: the
  * count goes into keys, and its default is a constant rather than the machine's core count, so that the same
- * pipeline has the same keys on every machine. The runner then runs cores / threads nodes at once.
+ * pipeline has the same keys on every machine. One thread, because nodes are small and many (a grid, K experts,
+ * seeds): a 2-thread node kept 2 cores only about 130 % busy in fmnist.yaml's trajectory matching (tfjs's per-op
+ * bookkeeping is serial), while one node per core keeps every core busy. The runner then runs cores / threads nodes
+ * at once; raise it for a pipeline of few large nodes.
  */
-export const DEFAULT_TORCH_THREADS = 2;
+export const DEFAULT_TORCH_THREADS = 1;
 
-/** Threads of the libtorch backend: `DISTILLERY_TORCH_THREADS` when set, else 2. Throws a plain message for a bad value. */
+/** Threads of the libtorch backend: `DISTILLERY_TORCH_THREADS` when set, else DEFAULT_TORCH_THREADS. Throws a plain message for a bad value. */
 export function torchThreadCount(env: NodeJS.ProcessEnv = process.env): number {
   const raw = env[TORCH_THREADS_VARIABLE]?.trim();
   if (!raw) return DEFAULT_TORCH_THREADS;
