@@ -12,8 +12,8 @@
  * repeated on one thread in a child process (a process starts its wasm pool once), so one run shows both.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {execFileSync} from 'node:child_process';
-import {availableParallelism} from 'node:os';
+import {execFileSync, spawnSync} from 'node:child_process';
+import {availableParallelism, totalmem} from 'node:os';
 import {activateBackend} from '../../ml/backend.js';
 import {WASM_THREADS_VARIABLE, forcedWasmThreads, torchThreadCount, type BackendKind} from '../../ml/backend-probe.js';
 import {loadTorchBinding} from '../../ml/libtorch/native-binding.js';
@@ -142,6 +142,38 @@ function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 }
 
+/** The child-process marker of the big-unroll measurement (see bigUnroll). */
+const BIG_UNROLL_CHILD = 'DISTILLERY_BENCH_BIG_UNROLL';
+
+/** The 20-step, width-128 full unroll, measured in this process: its line. */
+function bigUnrollHere(label: string): string {
+  const native = loadTorchBinding();
+  native.resetPeak();
+  const big = mttIteration(20, 128, false);
+  const peak = native.memoryStats().peakInUse;
+  return (
+    `ml ${label}: MTT meta-gradient, ConvNet-128 28x28x1, 100 images, 20 unrolled steps, full unroll: completed in ` +
+    `${(1 / big.perWallSecond).toFixed(1)} s; peak tensor memory ${mib(peak)}, peak resident ${mib(process.resourceUsage().maxRSS * 1024)}`
+  );
+}
+
+/**
+ * The 20-step, width-128 full unroll in a child process: the tape of 20 unrolled steps can outgrow the machine's
+ * memory, and an out-of-memory kill must end this one measurement with a line saying so, not the whole bench.
+ */
+function bigUnroll(label: string, ref: ReferenceFigure | undefined): string {
+  const pytorch = ref === undefined ? '' : `; PyTorch: ${ref.value.toFixed(1)} s, peak resident ${ref.peakRssMiB.toFixed(0)} MiB`;
+  const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1] ?? '', 'ml'], {
+    env: {...process.env, [BIG_UNROLL_CHILD]: '1'},
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  const line = child.stdout.split('\n').find((l) => l.includes('20 unrolled steps'));
+  if (child.status === 0 && line !== undefined) return line + pytorch;
+  const why = child.signal !== null ? `killed by ${child.signal} (out of memory? the machine has ${mib(totalmem())})` : `exit ${String(child.status)}: ${child.stderr.trim().split('\n').pop() ?? ''}`;
+  return `ml ${label}: MTT meta-gradient, ConvNet-128 28x28x1, 100 images, 20 unrolled steps, full unroll: did not complete, ${why}${pytorch}`;
+}
+
 /** The libtorch measurements, each beside PyTorch's when it is installed. */
 async function benchTorch(report: (line: string) => void): Promise<void> {
   const reason = await activateBackend('libtorch');
@@ -151,7 +183,6 @@ async function benchTorch(report: (line: string) => void): Promise<void> {
   }
   const threads = torchThreadCount();
   const label = `libtorch, ${threads} thread(s)`;
-  const native = loadTorchBinding();
   const pytorch = reference(['convnet-cifar', 'convnet-fmnist', 'resnet18', 'mtt-2', 'mtt-10', 'mtt-20-w128'], threads, report);
   const cifar = trainingThroughput(convNet({channels: 3, imageSize: 32, classes: 10, width: 128}), [32, 32, 3]);
   report(`ml ${label}: ConvNet-128 training step, 32x32x3, batch ${BATCH}: ${format(cifar, 'images')}${ratio(cifar.perWallSecond, pytorch.get('convnet-cifar'), 'images/s', 'higher')}`);
@@ -167,19 +198,17 @@ async function benchTorch(report: (line: string) => void): Promise<void> {
         `${seconds.toFixed(2)} s wall-clock${ratio(seconds, pytorch.get(`mtt-${steps}`), 's', 'lower')}`,
     );
   }
-  native.resetPeak();
-  const big = mttIteration(20, 128, false);
-  const peak = native.memoryStats().peakInUse;
-  const ref = pytorch.get('mtt-20-w128');
-  report(
-    `ml ${label}: MTT meta-gradient, ConvNet-128 28x28x1, 100 images, 20 unrolled steps, full unroll: completed in ` +
-      `${(1 / big.perWallSecond).toFixed(1)} s; peak tensor memory ${mib(peak)}, peak resident ${mib(process.resourceUsage().maxRSS * 1024)}` +
-      (ref === undefined ? '' : `; PyTorch: ${ref.value.toFixed(1)} s, peak resident ${ref.peakRssMiB.toFixed(0)} MiB`),
-  );
+  report(bigUnroll(label, pytorch.get('mtt-20-w128')));
 }
 
 /** Reports one line per backend and measurement. */
 export async function bench(report: (line: string) => void): Promise<void> {
+  if (process.env[BIG_UNROLL_CHILD] !== undefined) {
+    const reason = await activateBackend('libtorch');
+    if (reason !== undefined) throw new Error(reason);
+    report(bigUnrollHere(`libtorch, ${torchThreadCount()} thread(s)`));
+    return;
+  }
   // The one-thread wasm child below re-enters here; it only measures wasm.
   const child = process.env['DISTILLERY_BENCH_CHILD'] !== undefined;
   if (!child) await benchTorch(report);
