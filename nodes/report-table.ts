@@ -121,7 +121,9 @@ export function buildRows(evals: readonly EvalSummary[], upstream: readonly Upst
     const info = upstream?.[i];
     const c = classify(e);
     return {
-      id: info?.id ?? `evals[${i}]`,
+      // Without upstream ids (a report called outside a run) a row is named by its position, in a form that is
+      // not an instance id, so that rows are never folded as repeats of one node.
+      id: info?.id ?? `evals #${i}`,
       grid: info?.grid ?? {},
       kind: c.kind,
       what: c.what,
