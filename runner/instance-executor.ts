@@ -13,7 +13,7 @@ import type {InstanceOutcome, KeyLookup} from './instance-lifecycle.js';
 import type {PortableJob} from './portable-job.js';
 
 /** The executors, by the name `--executor` takes. */
-export const EXECUTOR_KINDS = ['local'] as const;
+export const EXECUTOR_KINDS = ['local', 'bullmq'] as const;
 export type ExecutorKind = (typeof EXECUTOR_KINDS)[number];
 
 /** What the scheduler passes with each instance to compute. */
