@@ -235,6 +235,9 @@ async function compute(job: PortableJob, lease: Lease, ctx: InstanceContext): Pr
         return {status: 'skipped', reason: 'interrupted'};
       case 'error': {
         await staging.discard();
+        // A node process ended by the signal that is stopping this one (a SIGTERM to the whole process group, as
+        // systemd sends) did not fail: it was interrupted.
+        if (ctx.signal?.aborted === true) return {status: 'skipped', reason: 'interrupted'};
         // An input removed while the node read it is no fault of the node: recompute the input, then run again.
         const gone = await vanished(job, store);
         if (gone.length > 0) return {status: 'inputs-missing', keys: gone};

@@ -273,6 +273,27 @@ describe('cluster executor: redis-server, distillery workers, a folder remote', 
     }
   });
 
+  it('Redis restarting mid-run loses no finished result: lost jobs are queued again, finished ones are not recomputed', async () => {
+    await writeFile(join(dir, 'restart.yaml'), gridPipeline({values: [1, 2, 3, 4, 5], src: 70, sleepMs: 1500, gpu: false}));
+    const before = (await logLines()).length;
+    let finishedBefore: string[] = [];
+    const result = await run('restart.yaml', [], () => {
+      void (async () => {
+        await waitFor('a step to finish', async () => (await logLines()).slice(before).some((l) => l.what === 'end' && l.id.startsWith('step')));
+        finishedBefore = (await logLines()).slice(before).filter((l) => l.what === 'end').map((l) => l.id);
+        await redis.restart();
+      })();
+    });
+    assert.equal(result.code, 0, result.out + result.err);
+    const last = result.events.at(-1);
+    assert.ok(last?.type === 'run-finished' && last.counts.ran + last.counts.cached === 6 && last.counts.failed === 0, JSON.stringify(last));
+    const lines = (await logLines()).slice(before);
+    for (const id of finishedBefore) assert.equal(lines.filter((l) => l.what === 'start' && l.id === id).length, 1, `${id} was computed again`);
+    const ends = new Set(lines.filter((l) => l.what === 'end').map((l) => l.id));
+    assert.equal(ends.size, 6);
+    assert.deepEqual((await verifyRemote()).problems, []);
+  });
+
   it('a worker killed with SIGKILL mid-node has its job finished by another after stall detection', async () => {
     await writeFile(
       join(dir, 'slow.yaml'),

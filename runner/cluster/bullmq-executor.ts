@@ -25,7 +25,7 @@ import {CLUSTER_PROTOCOL, JOB_OPTIONS, KEY_PREFIX, jobIdOf, keyOfJobId, queueNam
 import type {QueueNames} from './cluster-protocol.js';
 import type {RedisAddress} from './redis-address.js';
 import {redactRedis} from './redis-address.js';
-import {redisProblem} from './redis-check.js';
+import {redisProblem, remoteProblem} from './redis-check.js';
 
 /** What the executor needs. */
 export interface BullmqExecutorOptions {
@@ -40,7 +40,7 @@ export interface BullmqExecutorOptions {
   readonly pollMs?: number;
 }
 
-/** Raised by `open` when the cluster cannot be used (Redis unreachable). */
+/** Raised by `open` when the cluster cannot be used (Redis or the remote unreachable). */
 export class ClusterUnavailable extends Error {}
 
 /** How long a waiting run keeps its interest in a key registered (renewed while it waits). */
@@ -110,9 +110,9 @@ export class BullmqExecutor implements Executor {
     }
   }
 
-  /** Connects to Redis; rejects with ClusterUnavailable when it cannot. */
+  /** Connects to Redis; rejects with ClusterUnavailable when it or the remote cannot be reached. */
   static async open(options: BullmqExecutorOptions): Promise<BullmqExecutor> {
-    const problem = await redisProblem(options.redis);
+    const problem = (await redisProblem(options.redis)) ?? (await remoteProblem(options.remote));
     if (problem !== undefined) throw new ClusterUnavailable(problem);
     const executor = new BullmqExecutor(options);
     try {
@@ -372,7 +372,10 @@ export class BullmqExecutor implements Executor {
 
   async #closeConnections(): Promise<void> {
     clearInterval(this.#poll);
-    await Promise.all([this.#cpu.close(), this.#gpu.close(), ...this.#events.map((e) => e.close())].map((p) => p.catch(() => undefined)));
+    const closing = Promise.all([this.#cpu, this.#gpu, ...this.#events].map((c) => c.close().catch(() => undefined)));
+    // BullMQ's clients wait for a Redis that went away; the run is over, so they are dropped after a while.
+    const closed = await Promise.race([closing.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5_000).unref())]);
+    if (!closed) for (const c of [this.#cpu, this.#gpu, ...this.#events]) void c.disconnect().catch(() => undefined);
     this.#client.disconnect();
   }
 

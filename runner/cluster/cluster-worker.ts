@@ -40,7 +40,7 @@ import type {WorkerPresence} from './cluster-protocol.js';
 import {EventForwarder} from './event-forwarder.js';
 import type {RedisAddress} from './redis-address.js';
 import {redactRedis} from './redis-address.js';
-import {redisProblem} from './redis-check.js';
+import {redisProblem, remoteProblem} from './redis-check.js';
 import type {WorkerEventSink} from './worker-events.js';
 
 /** How a worker is set up. */
@@ -68,7 +68,7 @@ export interface ClusterWorkerOptions {
   readonly onEvent: WorkerEventSink;
 }
 
-/** Raised when the worker cannot start (Redis unreachable). */
+/** Raised when the worker cannot start (Redis or the remote unreachable). */
 export class WorkerStartFailed extends Error {}
 
 /** The outcome as it travels: no local paths. */
@@ -106,9 +106,9 @@ export class ClusterWorker {
     this.#pool = DevicePool.fixed(options.gpus, options.jobs);
   }
 
-  /** Connects and starts taking jobs; rejects with WorkerStartFailed when Redis cannot be reached. */
+  /** Connects and starts taking jobs; rejects with WorkerStartFailed when Redis or the remote cannot be reached. */
   static async start(options: ClusterWorkerOptions): Promise<ClusterWorker> {
-    const problem = await redisProblem(options.redis);
+    const problem = (await redisProblem(options.redis)) ?? (await remoteProblem(options.remote));
     if (problem !== undefined) throw new WorkerStartFailed(problem);
     const worker = new ClusterWorker(options);
     await worker.#start();
@@ -276,7 +276,8 @@ export class ClusterWorker {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (error instanceof UnrecoverableError) throw error;
-      onEvent({type: 'job-returned', id: job.id, key: job.key, reason: message});
+      const last = !this.#stopping.signal.aborted && bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1);
+      onEvent({type: last ? 'job-abandoned' : 'job-returned', id: job.id, key: job.key, reason: message});
       if (this.#stopping.signal.aborted) {
         // Back to the queue as it was, without using up one of its tries: stopping a worker is nobody's failure.
         await bull.moveToWait(token);
@@ -330,11 +331,18 @@ export class ClusterWorker {
     this.#options.onEvent({type: 'stopping', running: this.#running});
     this.#stopping.abort(new Error('worker stopping'));
     clearInterval(this.#presence);
+    const names = queueNames(this.#options.queue);
+    const within = <T>(promise: Promise<T>, ms: number): Promise<boolean> =>
+      Promise.race([promise.then(() => true, () => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms).unref())]);
     this.#closed = (async () => {
-      await Promise.all(this.#workers.map((w) => w.close()));
-      await this.#subscriber?.quit().catch(() => undefined);
-      await this.#client?.hdel(queueNames(this.#options.queue).workers, this.#options.name).catch(() => undefined);
-      await this.#client?.quit().catch(() => undefined);
+      // Running nodes stop within the grace periods and their jobs go back to the queue; BullMQ then closes, unless
+      // Redis is gone (its clients would wait for it forever): the jobs of a worker that leaves without a word are
+      // taken by others after the stall timeout anyway.
+      const closed = await within(Promise.all(this.#workers.map((w) => w.close())), 15_000);
+      if (!closed) this.#problem('Redis did not answer while stopping; leaving without it');
+      await within<unknown>(this.#client?.hdel(names.workers, this.#options.name) ?? Promise.resolve(), 2_000);
+      this.#subscriber?.disconnect();
+      this.#client?.disconnect();
       await Promise.all([...this.#hosts.values()].map((h) => h.close()));
       this.#options.onEvent({type: 'stopped'});
     })();

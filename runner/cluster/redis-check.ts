@@ -1,8 +1,10 @@
 /**
- * A quick look at a Redis server before a cluster command starts: BullMQ's clients reconnect forever, which is right
- * once running (Redis may restart) but would leave a command started with a wrong address hanging in silence.
+ * A quick look at what a cluster command needs before it starts: BullMQ's clients reconnect forever, which is right
+ * once running (Redis may restart) but would leave a command started with a wrong address hanging in silence; and a
+ * remote that cannot be read would fail every job.
  */
 import {Redis} from 'ioredis';
+import type {RemoteStore} from '../../cache/remote-store.js';
 import type {RedisAddress} from './redis-address.js';
 import {redactRedis} from './redis-address.js';
 
@@ -30,4 +32,10 @@ export async function redisProblem(address: RedisAddress, timeoutMs = 5_000): Pr
   } finally {
     client.disconnect();
   }
+}
+
+/** Undefined when the remote answers a look-up (of a key no entry has), else why not. */
+export async function remoteProblem(remote: RemoteStore): Promise<string | undefined> {
+  const probe = await remote.lookup('0000000000000000');
+  return probe.status === 'failed' ? `remote ${remote.name} is unavailable: ${probe.reason}` : undefined;
 }

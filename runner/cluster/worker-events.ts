@@ -23,6 +23,8 @@ export type WorkerEvent =
   | {readonly type: 'job-refused'; readonly id: string; readonly key: string; readonly reason: string}
   /** Not finished here and handed back to the queue (the worker is stopping, or could not push the result). */
   | {readonly type: 'job-returned'; readonly id: string; readonly key: string; readonly reason: string}
+  /** Not finished here, and out of tries: the job fails, and the runs waiting for it report the reason. */
+  | {readonly type: 'job-abandoned'; readonly id: string; readonly key: string; readonly reason: string}
   /** A job whose worker stopped answering went back to the queue (found by this worker's stall check). */
   | {readonly type: 'job-stalled'; readonly key: string}
   | {readonly type: 'connection-problem'; readonly message: string}
@@ -49,6 +51,8 @@ export function formatWorkerEvent(event: WorkerEvent): string {
       return `REFUSED   ${event.id}: ${event.reason}`;
     case 'job-returned':
       return `returned  ${event.id} to the queue: ${event.reason}`;
+    case 'job-abandoned':
+      return `FAILED    ${event.id}, out of tries: ${event.reason}`;
     case 'job-stalled':
       return `note: the job of key ${event.key} lost its worker (stopped answering); it is back in the queue`;
     case 'connection-problem':

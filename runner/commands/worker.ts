@@ -41,7 +41,7 @@ ${STORE_HELP}
 
 The remote is required: the runs and the other workers read results from it.
 
-Exit codes: 0 stopped by SIGTERM, 2 bad input (or Redis unreachable at start), 130 stopped by Ctrl-C.
+Exit codes: 0 stopped by SIGTERM, 2 bad input (or Redis or the remote unreachable at start), 130 stopped by Ctrl-C.
 `;
 
 async function run(args: readonly string[], io: CommandIO): Promise<number> {

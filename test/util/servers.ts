@@ -125,6 +125,8 @@ export interface RedisServer {
   readonly port: number;
   /** `redis://:PASSWORD@127.0.0.1:PORT`. */
   readonly url: string;
+  /** Stops the server (losing everything: it keeps nothing on disk) and starts it again on the same port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -134,17 +136,27 @@ export async function startRedis(password: string): Promise<RedisServer> {
   const dir = await mkdtemp(join(tmpdir(), 'distillery-redis-'));
   const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--requirepass', password, '--logfile', join(dir, 'redis.log')];
-  const child = spawn(REDIS_SERVER, args, {stdio: 'ignore'});
-  await waitForPort(port, child, () => readFile(join(dir, 'redis.log'), 'utf8').catch(() => ''));
+  const launch = async (): Promise<ChildProcess> => {
+    const child = spawn(REDIS_SERVER, args, {stdio: 'ignore'});
+    await waitForPort(port, child, () => readFile(join(dir, 'redis.log'), 'utf8').catch(() => ''));
+    return child;
+  };
+  const halt = async (child: ChildProcess): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  let child = await launch();
   return {
     port,
     url: `redis://:${password}@127.0.0.1:${port}`,
+    async restart() {
+      await halt(child);
+      child = await launch();
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await halt(child);
       await rm(dir, {recursive: true, force: true});
     },
   };
