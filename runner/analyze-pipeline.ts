@@ -4,20 +4,13 @@
  */
 import {open} from 'node:fs/promises';
 import path from 'node:path';
-import {
-  DEFAULT_TORCH_THREADS,
-  TORCH_THREADS_VARIABLE,
-  WASM_THREADS_VARIABLE,
-  forcedWasmThreads,
-  probeBackend,
-  torchThreadCount,
-} from '../ml/backend-probe.js';
 import {buildPlan} from './build-plan.js';
 import {checkConnections} from './check-connections.js';
 import type {Diagnostic} from './diagnostic.js';
 import {dedupeDiagnostics, errorAt, sortDiagnostics} from './diagnostic.js';
 import {expand} from './expand.js';
 import {getHasher} from './keys.js';
+import {keyEnvironment} from './key-environment.js';
 import {LIMIT_VARIABLES, limitsFrom} from './limits.js';
 import {PipelineLocator, parsePipelineText, pipelineData} from './pipeline-document.js';
 import {readPipelineSpec} from './pipeline-spec.js';
@@ -44,36 +37,13 @@ function failed(diagnostics: readonly Diagnostic[]): {ok: false; error: readonly
   return fail(sortDiagnostics(dedupeDiagnostics(diagnostics)));
 }
 
-/**
- * The declared environment that goes into keys, or a diagnostic when `DISTILLERY_BACKEND` or
- * `DISTILLERY_WASM_THREADS` is invalid (the thread count is checked here so that a bad value fails before any work,
- * not in every worker).
- */
+/** The declared environment that goes into keys, or a diagnostic naming the variable that makes it unusable. */
 function environmentOf(env: NodeJS.ProcessEnv): Result<Record<string, string>, Diagnostic> {
-  const bad = (name: string, error: unknown, hint: string): Result<Record<string, string>, Diagnostic> => {
-    const message = error instanceof Error ? error.message : String(error);
-    const source = new SourceText('environment', `${name}=${env[name] ?? ''}`);
-    return fail(errorAt('bad-environment', source.location(0, source.text.length), message, hint));
-  };
-  try {
-    forcedWasmThreads(env);
-  } catch (error: unknown) {
-    return bad(WASM_THREADS_VARIABLE, error, 'unset it to use one thread per core not taken by parallel jobs');
-  }
-  try {
-    torchThreadCount(env);
-  } catch (error: unknown) {
-    return bad(TORCH_THREADS_VARIABLE, error, `unset it to use ${DEFAULT_TORCH_THREADS} threads per node`);
-  }
-  try {
-    const probe = probeBackend(env);
-    const environment: Record<string, string> = {backend: probe.kind, tfjs: probe.tfjsVersion};
-    if (probe.libtorch !== undefined) environment['libtorch'] = probe.libtorch;
-    if (probe.threads !== undefined) environment['threads'] = String(probe.threads);
-    return ok(environment);
-  } catch (error: unknown) {
-    return bad('DISTILLERY_BACKEND', error, 'unset it to pick the backend automatically');
-  }
+  const environment = keyEnvironment(env);
+  if (environment.ok) return environment;
+  const {variable, message, hint} = environment.error;
+  const source = new SourceText('environment', `${variable}=${env[variable] ?? ''}`);
+  return fail(errorAt('bad-environment', source.location(0, source.text.length), message, hint));
 }
 
 /**

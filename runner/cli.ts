@@ -20,6 +20,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<{default: Command}>>> = {
   push: () => import('./commands/push.js'),
   pull: () => import('./commands/pull.js'),
   remote: () => import('./commands/remote.js'),
+  worker: () => import('./commands/worker.js'),
   schema: () => import('./commands/schema.js'),
 };
 

@@ -69,7 +69,9 @@ export type DiagnosticReason =
   /** The environment (e.g. `DISTILLERY_BACKEND`) is invalid. */
   | 'bad-environment'
   /** A remote cache that cannot be used: unknown name, bad or credential-bearing URL (config, `--remote`, DISTILLERY_REMOTE). */
-  | 'bad-remote';
+  | 'bad-remote'
+  /** Cluster settings that cannot be used: a bad Redis URL or queue name (config, `--redis`, `--queue`, DISTILLERY_REDIS). */
+  | 'bad-cluster';
 
 /** A place in a source text. `line` and `col` are 1-based; `length` is the number of characters to underline. */
 export interface DiagnosticLocation {

@@ -26,7 +26,15 @@ export type OutcomeCounts = Readonly<Record<NodeOutcome, number>>;
 export type RunEvent =
   | {readonly type: 'run-started'; readonly runId: string; readonly plan: PlanSummary}
   | {readonly type: 'node-cached'; readonly id: string; readonly key: string}
-  | {readonly type: 'node-started'; readonly id: string; readonly key: string; readonly device: Device; readonly attempt: number}
+  | {
+      readonly type: 'node-started';
+      readonly id: string;
+      readonly key: string;
+      readonly device: Device;
+      readonly attempt: number;
+      /** The machine's worker that runs it, when the run uses a cluster (`--executor bullmq`). */
+      readonly worker?: string;
+    }
   | {
       readonly type: 'node-progress';
       readonly id: string;

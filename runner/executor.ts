@@ -1,26 +1,23 @@
 /**
- * Runs a plan: every instance whose key is not cached runs in a worker, bounded by the device pool; results are
- * committed to the cache atomically; events go to the sink.
+ * Runs a plan: every instance whose key is not cached is handed to an executor (by default the local one: worker
+ * processes bounded by the device pool; see instance-executor.ts), which computes it and commits its result to the
+ * cache; events go to the sink.
  *
  * Each instance's execution is one memoised promise, started for all instances at once and awaiting its upstream
  * promises, so the schedule is simply "whatever is ready and has a device". Failure modes: by default no new instance
  * starts after one fails (running ones finish); `keepGoing` runs everything not downstream of a failure.
  */
-import {availableParallelism, hostname} from 'node:os';
 import {setMaxListeners} from 'node:events';
-import type {CacheEntry, CacheStore, HeldLease, HeldLock} from '../cache/store.js';
-import {CommitRefused} from '../cache/store.js';
-import type {JsonObject} from '../nodes/api.js';
+import {dirname} from 'node:path';
+import type {CacheStore, HeldLease} from '../cache/store.js';
 import type {KeyParts, Plan, PlannedNode} from './plan.js';
 import type {EventSink, NodeOutcome, OutcomeCounts, RunStatus} from './events.js';
 import {describeBackend} from '../ml/backend-probe.js';
-import {DevicePool} from './device-pool.js';
-import type {Lease} from './device-pool.js';
-import {WorkerHost} from './worker-host.js';
-import type {JobInput, WorkerJob} from './worker-protocol.js';
-import {distilleryVersion} from './distillery-version.js';
+import type {DevicePool} from './device-pool.js';
+import type {Executor} from './instance-executor.js';
+import {openExecutor} from './open-executor.js';
+import {describeJob} from './portable-job.js';
 import {unreachable} from './unreachable.js';
-import {workerEnvironment} from './worker-env.js';
 import {classifyError} from './error-kind.js';
 
 /** Execution options. */
@@ -44,6 +41,13 @@ export interface ExecuteOptions {
   readonly runId?: string;
   /** `--timeout`: the longest an instance may run, for instances without their own `timeout:`. */
   readonly timeoutMs?: number;
+  /**
+   * Where instances are computed; default: a local executor made from `jobs`, `gpus`, `pool`, `env` and `graceMs`
+   * (which an executor given here ignores). Closed when the run ends.
+   */
+  readonly executor?: Executor;
+  /** The folder jobs name custom modules relative to (see portable-job.ts); default: the pipeline's folder. */
+  readonly projectDir?: string;
 }
 
 /** One instance's line in the run summary. */
@@ -84,22 +88,6 @@ export interface ExecuteResult {
 
 interface Done {
   readonly report: NodeReport;
-  /** The entry holding its outputs (cached or ran). */
-  readonly entry?: CacheEntry;
-}
-
-/** Thrown inside the scheduler when the run was aborted while waiting; becomes a `skipped` report. */
-class Interrupted extends Error {}
-
-/**
- * CPU slots when `--jobs` is not given: one per core, except that a backend with a fixed per-node thread count
- * (libtorch: `threads` in the plan's environment) gets cores / threads slots, so parallel nodes do not oversubscribe.
- */
-function defaultJobs(plan: Plan): {jobs?: number} {
-  const first = plan.nodes.values().next();
-  const threads = first.done === true ? NaN : Number(first.value.keyParts.environment['threads']);
-  if (!Number.isInteger(threads) || threads < 1) return {};
-  return {jobs: Math.max(1, Math.floor(availableParallelism() / threads))};
 }
 
 /** What `compute` returns when the node failed because an input entry disappeared from the cache meanwhile. */
@@ -120,23 +108,11 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
   const signal = options.signal;
   // Every instance waiting for a device or a lock listens to the signal: thousands are normal, not a leak.
   if (signal !== undefined) setMaxListeners(0, signal);
-  const pool =
-    options.pool ??
-    (await DevicePool.create({
-      ...(options.gpus === undefined ? {} : {gpus: options.gpus}),
-      ...(plan.gpus === undefined ? {} : {planGpus: plan.gpus}),
-      ...(options.jobs === undefined ? defaultJobs(plan) : {jobs: options.jobs}),
-    }));
-  const workers = new WorkerHost({
-    maxIdle: pool.cpuSlots,
-    ...(options.graceMs === undefined ? {} : {graceMs: options.graceMs}),
-    env: workerEnvironment(options.env ?? process.env, pool.cpuSlots),
-  });
+  const projectDir = options.projectDir ?? dirname(plan.file);
+  const executor = options.executor ?? (await openExecutor({kind: 'local', plan, store, options: {...options, projectDir}}));
   const retries = Math.max(0, options.retries ?? 0);
-  const producerBase = {host: hostname(), distilleryVersion: distilleryVersion()};
   let failed = false;
   let problem: RunProblem | undefined;
-  let noticedGpuOnCpu = false;
   let noticedBackend = false;
   const memo = new Map<string, Promise<Done>>();
   emit({
@@ -168,11 +144,12 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
     return {report: report(node, 'skipped', {reason})};
   };
 
-  const lookup = async (node: PlannedNode): Promise<CacheEntry | undefined> => {
-    const found = await store.get(node.key);
+  /** The metrics of the key's entry when it is cached (where the executor looks), else undefined. */
+  const lookup = async (node: PlannedNode): Promise<Readonly<Record<string, number>> | undefined> => {
+    const found = await executor.lookup(node.key);
     switch (found.status) {
       case 'hit':
-        return found.entry;
+        return found.manifest.metrics;
       case 'miss':
         return undefined;
       case 'corrupt':
@@ -197,146 +174,60 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
     return {report: report(node, 'failed', {error: message, ...stack})};
   };
 
-  const cached = (node: PlannedNode, entry: CacheEntry): Done => {
+  const cached = (node: PlannedNode, metrics: Readonly<Record<string, number>>): Done => {
     emit({type: 'node-cached', id: node.id, key: node.key});
-    return {report: report(node, 'cached', {metrics: entry.manifest.metrics}), entry};
-  };
-
-  const jobInputs = (node: PlannedNode, upstream: ReadonlyMap<string, Done>): Record<string, JobInput> => {
-    const inputs: Record<string, JobInput> = {};
-    for (const input of node.inputs) {
-      const sources = input.from.map((fromId, i) => {
-        const port = input.fromPort[i] ?? '';
-        const entry = upstream.get(fromId)?.entry;
-        const out = entry?.manifest.outputs[port];
-        if (entry === undefined || out === undefined) {
-          throw new Error(`upstream '${fromId}' has no output '${port}' in its cache entry`);
-        }
-        return {format: out.format, path: `${entry.dir}/${out.file}`};
-      });
-      const upstreamInfo = input.from.map((fromId) => {
-        const up = plan.nodes.get(fromId);
-        return {id: fromId, type: up?.type ?? '', grid: up?.grid ?? {}};
-      });
-      inputs[input.port] = {many: input.many, sources, upstream: upstreamInfo};
-    }
-    return inputs;
+    return {report: report(node, 'cached', {metrics})};
   };
 
   /** The upstream instances whose cache entries are gone (a hit is a cheap manifest read and size check). */
-  const vanished = async (upstream: ReadonlyMap<string, Done>): Promise<string[]> => {
+  const vanished = async (upIds: readonly string[]): Promise<string[]> => {
     const gone: string[] = [];
-    for (const [upId, up] of upstream) {
-      if (up.entry !== undefined && (await store.get(up.entry.key, {touch: false})).status !== 'hit') gone.push(upId);
+    for (const upId of upIds) {
+      const up = plan.nodes.get(upId);
+      if (up !== undefined && !(await executor.has(up.key))) gone.push(upId);
     }
     return gone;
   };
 
-  /** Runs the instance in a worker (with retries) while holding its lock and a device. */
-  const compute = async (
-    node: PlannedNode,
-    upstream: ReadonlyMap<string, Done>,
-    lease: Lease,
-  ): Promise<Done | typeof INPUTS_VANISHED> => {
+  /** Hands the instance to the executor and turns how it ended into its report. */
+  const compute = async (node: PlannedNode, upIds: readonly string[]): Promise<Done | typeof INPUTS_VANISHED> => {
     if (!noticedBackend) {
       // Said once, when something first runs (a cached run computes nothing, so its backend does not matter).
       noticedBackend = true;
       emit({type: 'notice', message: describeBackend(node.keyParts.environment, options.env ?? process.env)});
     }
-    if (lease.gpuOnCpu && !noticedGpuOnCpu) {
-      noticedGpuOnCpu = true;
-      emit({type: 'notice', message: 'no GPU found: nodes asking for a GPU run on CPU slots'});
-    }
-    let inputs: Record<string, JobInput>;
-    try {
-      inputs = jobInputs(node, upstream);
-    } catch (error) {
-      failed = true;
-      const message = error instanceof Error ? error.message : String(error);
-      emit({type: 'node-failed', id: node.id, key: node.key, error: message, attempt: 1, willRetry: false});
-      return {report: report(node, 'failed', {error: message})};
-    }
-    const timeoutMs = node.timeoutMs ?? options.timeoutMs;
-    for (let attempt = 1; ; attempt++) {
-      const staging = await store.stage(node.key);
-      const job: WorkerJob = {
-        id: node.id,
-        type: node.type,
-        module: node.module,
-        params: node.params as JsonObject,
-        seed: node.seed,
-        device: lease.device,
-        stageDir: staging.dir,
-        inputs,
-        outputs: node.outputs,
-      };
-      emit({type: 'node-started', id: node.id, key: node.key, device: lease.device, attempt});
-      const startedAt = new Date();
-      const t0 = performance.now();
-      const outcome = await workers.run(job, {
-        exclusive: (node.resources.gpu ?? 0) > 0,
-        ...(lease.device.kind === 'gpu' ? {cudaVisibleDevices: lease.device.id} : {}),
-        ...(signal === undefined ? {} : {signal}),
-        ...(timeoutMs === undefined ? {} : {timeoutMs}),
-        listener: {
-          progress: (fraction, info) =>
-            emit(info === undefined ? {type: 'node-progress', id: node.id, fraction} : {type: 'node-progress', id: node.id, fraction, info}),
-          log: (message) => emit({type: 'node-log', id: node.id, message}),
-          metric: (name, value) => emit({type: 'node-metric', id: node.id, name, value}),
-        },
-      });
-      const seconds = (performance.now() - t0) / 1000;
-      switch (outcome.status) {
-        case 'ok': {
-          let entry: CacheEntry;
-          try {
-            entry = await staging.commit({
-              outputs: outcome.outputs,
-              metrics: outcome.metrics,
-              timings: {startedAt: startedAt.toISOString(), seconds},
-              producer: {nodeId: node.id, type: node.type, ...producerBase},
-            });
-          } catch (error) {
-            if (!(error instanceof CommitRefused)) throw error;
-            // What the node left cannot be cached (a symlink, a folder as an output): the node failed, not the run.
-            await staging.discard();
-            failed = true;
-            emit({type: 'node-failed', id: node.id, key: node.key, error: error.message, attempt, willRetry: false});
-            return {report: report(node, 'failed', {seconds, error: error.message})};
-          }
-          emit({type: 'node-succeeded', id: node.id, key: node.key, seconds});
-          return {report: report(node, 'ran', {seconds, metrics: outcome.metrics}), entry};
-        }
-        case 'aborted':
-          await staging.discard();
-          return skip(node, 'interrupted');
-        case 'error': {
-          await staging.discard();
-          // An input removed while the node read it is no fault of the node: recompute the input, then run again.
-          if ((await vanished(upstream)).length > 0) return INPUTS_VANISHED;
-          const willRetry = attempt <= retries && stopped() === undefined;
-          emit({
-            type: 'node-failed',
-            id: node.id,
-            key: node.key,
-            error: outcome.message,
+    const outcome = await executor.compute(describeJob(plan, node, projectDir), {
+      emit,
+      retries,
+      stopped,
+      ...(signal === undefined ? {} : {signal}),
+      ...(options.timeoutMs === undefined ? {} : {timeoutMs: options.timeoutMs}),
+    });
+    switch (outcome.status) {
+      case 'cached':
+        return cached(node, outcome.metrics);
+      case 'ran':
+        return {report: report(node, 'ran', {seconds: outcome.seconds, metrics: outcome.metrics})};
+      case 'failed':
+        failed = true;
+        return {
+          report: report(node, 'failed', {
+            seconds: outcome.seconds,
+            error: outcome.error,
             ...(outcome.stack === undefined ? {} : {stack: outcome.stack}),
-            attempt,
-            willRetry,
-          });
-          if (willRetry) continue;
-          failed = true;
-          return {
-            report: report(node, 'failed', {
-              seconds,
-              error: outcome.message,
-              ...(outcome.stack === undefined ? {} : {stack: outcome.stack}),
-            }),
-          };
-        }
-        default:
-          return unreachable(outcome);
+          }),
+        };
+      case 'skipped':
+        return skip(node, outcome.reason);
+      case 'inputs-missing': {
+        const missing = new Set(outcome.keys);
+        const gone = upIds.filter((u) => missing.has(plan.nodes.get(u)?.key ?? ''));
+        // Keys this plan does not know cannot be recomputed here: a failure, said plainly.
+        if (gone.length === 0) throw new Error(`Internal error: inputs ${outcome.keys.join(', ')} of ${node.id} are not in the plan`);
+        return INPUTS_VANISHED;
       }
+      default:
+        return unreachable(outcome);
     }
   };
 
@@ -363,7 +254,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
     }
   };
 
-  /** One try at an instance: its inputs, then the cache, then a worker. */
+  /** One try at an instance: its inputs, then the cache, then the executor. */
   const attempt = async (node: PlannedNode, upIds: readonly string[], round: number): Promise<Done | typeof INPUTS_VANISHED> => {
     const promises = new Map(upIds.map((u) => [u, runMemo(u)]));
     const ups = await Promise.all(promises.values());
@@ -375,8 +266,8 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
     }
     const hit = await lookup(node);
     if (hit !== undefined) return cached(node, hit);
-    // Before taking a device (recomputing an input needs one): every input must still be in the cache.
-    const gone = await vanished(upstream);
+    // Before computing (recomputing an input needs a device): every input must still be in the cache.
+    const gone = await vanished(upIds);
     if (gone.length > 0) {
       if (round >= MAX_INPUT_REFRESHES) {
         failed = true;
@@ -387,39 +278,9 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
       await Promise.all(gone.map((upId) => refresh(upId, promises.get(upId))));
       return INPUTS_VANISHED;
     }
-    let lease: Lease | undefined;
-    let lock: HeldLock | undefined;
-    try {
-      const why = stopped();
-      if (why !== undefined) return skip(node, why);
-      lease = await pool.acquire(node.resources, signal).catch(() => {
-        throw new Interrupted();
-      });
-      lock = await store.tryLock(node.key);
-      if (lock === undefined) {
-        // Another runner (or another instance with the same key) is computing it: wait without holding a device.
-        lease.release();
-        lease = undefined;
-        lock = await store.lock(node.key, signal, (holder) => emit({type: 'node-waiting', id: node.id, key: node.key, holder})).catch(() => {
-          throw new Interrupted();
-        });
-      }
-      // The other holder may have just committed it.
-      const now = await lookup(node);
-      if (now !== undefined) return cached(node, now);
-      lease ??= await pool.acquire(node.resources, signal).catch(() => {
-        throw new Interrupted();
-      });
-      const whyNot = stopped();
-      if (whyNot !== undefined) return skip(node, whyNot);
-      return await compute(node, upstream, lease);
-    } catch (error) {
-      if (error instanceof Interrupted) return skip(node, 'interrupted');
-      throw error;
-    } finally {
-      lease?.release();
-      await lock?.release();
-    }
+    const why = stopped();
+    if (why !== undefined) return skip(node, why);
+    return compute(node, upIds);
   };
 
   const runMemo = (id: string): Promise<Done> => {
@@ -437,14 +298,14 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
     // An instance computed again after its entry vanished has a newer outcome than the first one awaited above.
     results = await Promise.all(plan.order.map(runMemo));
   } finally {
-    await workers.close();
+    await executor.close();
     await runLease?.release();
   }
   const counts: Record<NodeOutcome, number> = {cached: 0, ran: 0, failed: 0, skipped: 0};
   for (const r of results) counts[r.report.status]++;
   const status: RunStatus = signal?.aborted === true ? 'interrupted' : counts.failed > 0 ? 'failed' : 'ok';
   emit({type: 'run-finished', status, counts, seconds: (performance.now() - started) / 1000});
-  return {status, ...(problem === undefined ? {} : {problem}), nodes: results.map((r) => r.report), counts, workersStarted: workers.started};
+  return {status, ...(problem === undefined ? {} : {problem}), nodes: results.map((r) => r.report), counts, workersStarted: executor.workersStarted};
 }
 
 /**

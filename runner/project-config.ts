@@ -7,6 +7,11 @@
  *     nas: {url: /mnt/shared/distillery}
  *   default: team
  *
+ * and, for a cluster of workers (docs/cluster.md), the executor `run` uses and where its queue is:
+ *
+ *   executor: bullmq
+ *   cluster: {redis: redis://queue-box:6379, queue: paper}
+ *
  * It is validated like a pipeline: every problem is a located diagnostic. It never holds credentials: a URL with a
  * user, password or query string is refused (and its text masked in the message).
  */
@@ -20,9 +25,13 @@ import {DEFAULT_TRANSFER_POLICY} from '../cache/remote-backend.js';
 import type {RemoteSpec} from '../cache/remote-url.js';
 import {parseRemoteUrl} from '../cache/remote-url.js';
 import type {S3Settings} from '../cache/s3-backend.js';
+import {parseRedisUrl, REDIS_PASSWORD_VARIABLE} from './cluster/redis-address.js';
+import {DEFAULT_QUEUE, queueNameProblem} from './cluster/cluster-protocol.js';
 import type {Diagnostic, DiagnosticLocation} from './diagnostic.js';
 import {errorAt} from './diagnostic.js';
 import {didYouMeanHint} from './did-you-mean.js';
+import type {ExecutorKind} from './instance-executor.js';
+import {EXECUTOR_KINDS} from './instance-executor.js';
 import {PipelineLocator, parsePipelineText, pipelineData} from './pipeline-document.js';
 import type {Result} from './result.js';
 import {fail, ok} from './result.js';
@@ -51,6 +60,17 @@ export interface ProjectConfig {
   readonly remotes: ReadonlyMap<string, RemoteConfig>;
   /** The remote used when neither `--remote` nor DISTILLERY_REMOTE names one. */
   readonly defaultRemote?: string;
+  /** The executor `run` uses without `--executor`. */
+  readonly executor?: ExecutorKind;
+  /** The cluster's queue, for `run --executor bullmq` and `worker` without `--redis` / `--queue`. */
+  readonly cluster?: ClusterConfig;
+}
+
+/** The `cluster:` section. */
+export interface ClusterConfig {
+  /** The Redis URL as written (without a password: that comes from DISTILLERY_REDIS_PASSWORD). */
+  readonly redis?: string;
+  readonly queue: string;
 }
 
 const NAME = '^[A-Za-z][A-Za-z0-9_-]*$';
@@ -79,6 +99,15 @@ const CONFIG_SCHEMA = {
       },
     },
     default: {type: 'string'},
+    executor: {enum: EXECUTOR_KINDS},
+    cluster: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        redis: {type: 'string', minLength: 1},
+        queue: {type: 'string', minLength: 1},
+      },
+    },
   },
 } as const;
 
@@ -96,6 +125,8 @@ interface RawRemote {
 interface RawConfig {
   remotes?: Record<string, RawRemote>;
   default?: string;
+  executor?: ExecutorKind;
+  cluster?: {redis?: string; queue?: string};
 }
 
 let compiled: ValidateFunction | undefined;
@@ -190,6 +221,24 @@ export async function loadProjectConfig(cwd: string): Promise<Result<ProjectConf
         didYouMeanHint(raw.default, Object.keys(raw.remotes ?? {})) ?? `remotes: ${Object.keys(raw.remotes ?? {}).join(', ') || 'none'}`),
     );
   }
+  if (raw.cluster?.redis !== undefined) {
+    const address = parseRedisUrl(raw.cluster.redis, {});
+    const location = masked(locator.value(['cluster', 'redis']));
+    if (!address.ok) diagnostics.push(errorAt('bad-cluster', location, address.error.message, address.error.hint));
+    else if (new URL(raw.cluster.redis).password !== '') {
+      diagnostics.push(errorAt('bad-cluster', location, 'the Redis URL in the config must not contain a password', `put it in ${REDIS_PASSWORD_VARIABLE}`));
+    }
+  }
+  const queueProblem = raw.cluster?.queue === undefined ? undefined : queueNameProblem(raw.cluster.queue);
+  if (queueProblem !== undefined) diagnostics.push(errorAt('bad-cluster', locator.value(['cluster', 'queue']), queueProblem));
   if (diagnostics.length > 0) return fail(diagnostics);
-  return ok({file, remotes, ...(raw.default === undefined ? {} : {defaultRemote: raw.default})});
+  return ok({
+    file,
+    remotes,
+    ...(raw.default === undefined ? {} : {defaultRemote: raw.default}),
+    ...(raw.executor === undefined ? {} : {executor: raw.executor}),
+    ...(raw.cluster === undefined
+      ? {}
+      : {cluster: {queue: raw.cluster.queue ?? DEFAULT_QUEUE, ...(raw.cluster.redis === undefined ? {} : {redis: raw.cluster.redis})}}),
+  });
 }

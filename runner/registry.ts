@@ -14,6 +14,7 @@ import type {Diagnostic, DiagnosticLocation} from './diagnostic.js';
 import {errorAt} from './diagnostic.js';
 import {closureBytes} from './module-closure.js';
 import type {Hasher} from './keys.js';
+import {getHasher} from './keys.js';
 
 /** A registered node type. */
 export interface RegisteredType {
@@ -221,4 +222,19 @@ export async function loadNodeType(module: string, type: string): Promise<NodeDe
   const definition = (exported as NodeDefinition[]).find((d) => d.type === type);
   if (definition === undefined) throw new Error(`Module ${module} no longer defines node type "${type}"`);
   return definition;
+}
+
+/**
+ * The implementation hash of a loaded type, from its module's files as they are on disk now (for a worker process that
+ * must check a job's module before running it: see `WorkerJob.implementation`).
+ */
+export async function currentImplementation(module: string, definition: NodeDefinition): Promise<string> {
+  let file = module;
+  if (module.startsWith(BUILTIN_PREFIX)) {
+    const builtins = await import('../nodes/index.js');
+    file = fileURLToPath(builtins.builtinModules[definition.type] ?? NODES_INDEX);
+  }
+  const implementation = implementationOf(await getHasher(), definition, file);
+  if (!implementation.ok) throw new Error(implementation.error);
+  return implementation.value;
 }

@@ -155,9 +155,13 @@ export class WorkerHost {
   }
 
   /** Runs one job in a worker and resolves to how it ended (never rejects for node failures). */
-  async run(job: WorkerJob, options: RunJobOptions): Promise<JobOutcome> {
+  run(job: WorkerJob, options: RunJobOptions): Promise<JobOutcome> {
+    return this.#run(job, options, false);
+  }
+
+  async #run(job: WorkerJob, options: RunJobOptions, fresh: boolean): Promise<JobOutcome> {
     if (this.#closed) throw new Error('Internal error: worker host is closed');
-    const reused = options.exclusive ? undefined : this.#idle.pop();
+    const reused = options.exclusive || fresh ? undefined : this.#idle.pop();
     const worker = reused ?? this.#spawn(options.exclusive ? options.cudaVisibleDevices : undefined);
     const {child} = worker;
     const metrics: Record<string, number> = {};
@@ -168,6 +172,8 @@ export class WorkerHost {
     worker.mark = mark;
     let aborted = false;
     let timedOut = false;
+    /** The worker had loaded an older version of the job's module (see worker.ts). */
+    let stale = false;
     const timers: NodeJS.Timeout[] = [];
     const onAbort = (): void => {
       aborted = true;
@@ -218,6 +224,7 @@ export class WorkerHost {
             ending({status: 'ok', outputs: m.outputs, metrics});
             break;
           case 'error':
+            stale ||= m.stale === true;
             ending(m.stack === undefined ? {status: 'error', message: m.message} : {status: 'error', message: m.message, stack: m.stack});
             break;
           default: {
@@ -267,6 +274,8 @@ export class WorkerHost {
     } else {
       this.#stop(worker, timers);
     }
+    // Only a reused worker can hold old code: the job goes to a fresh one, which loads the module as it is now.
+    if (stale && reused !== undefined && outcome.status === 'error') return this.#run(job, options, true);
     return outcome;
   }
 

@@ -22,6 +22,11 @@ export interface WorkerJob {
   readonly type: string;
   /** The module defining the type (absolute path or `builtin:<type>`), for `loadNodeType`. */
   readonly module: string;
+  /**
+   * The implementation hash the job was planned with (cluster workers): the worker computes its module's and refuses
+   * the job when they differ, so other code's output is never filed under the job's key.
+   */
+  readonly implementation?: string;
   readonly params: JsonObject;
   readonly seed: number;
   readonly device: Device;
@@ -50,4 +55,5 @@ export type WorkerMessage =
   | {readonly type: 'log'; readonly message: string}
   | {readonly type: 'metric'; readonly name: string; readonly value: number}
   | {readonly type: 'done'; readonly outputs: Readonly<Record<string, WrittenOutput>>}
-  | {readonly type: 'error'; readonly message: string; readonly stack?: string};
+  /** `stale`: this process has an older version of the module loaded; the job must go to a fresh process. */
+  | {readonly type: 'error'; readonly message: string; readonly stack?: string; readonly stale?: boolean};

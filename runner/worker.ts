@@ -4,8 +4,8 @@
  */
 import {existsSync, readFileSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
-import type {InputValue, JsonValue, NodeContext, UpstreamInfo} from '../nodes/api.js';
-import {loadNodeType} from './registry.js';
+import type {InputValue, JsonValue, NodeContext, NodeDefinition, UpstreamInfo} from '../nodes/api.js';
+import {currentImplementation, loadNodeType} from './registry.js';
 import {unreachable} from './unreachable.js';
 import type {JobInput, ParentMessage, WorkerJob, WorkerMessage, WrittenOutput} from './worker-protocol.js';
 
@@ -21,6 +21,35 @@ process.on('SIGINT', () => undefined);
 process.on('disconnect', () => process.exit(0));
 
 let current: AbortController | undefined;
+
+/** The implementation hash of each type this process has checked, as it was the first time (module and type). */
+const loadedImplementations = new Map<string, string>();
+
+/** The job's module is not the code it was planned with: running it would file other code's output under its key. */
+class RefusedJob extends Error {}
+
+/** This process loaded the module before it changed on disk: a fresh process would load the job's code. */
+class StaleCode extends Error {}
+
+/**
+ * Checks a job that names its implementation hash (cluster jobs) against the module: as it is on disk now, and as this
+ * process loaded it (modules are imported once per process, so a module edited since runs as it was).
+ */
+async function checkImplementation(job: WorkerJob, definition: NodeDefinition): Promise<void> {
+  if (job.implementation === undefined) return;
+  const onDisk = await currentImplementation(job.module, definition);
+  const id = `${job.module}\0${job.type}`;
+  const loaded = loadedImplementations.get(id) ?? onDisk;
+  loadedImplementations.set(id, loaded);
+  if (onDisk !== job.implementation) {
+    const where = job.module.startsWith('builtin:') ? `the built-in type "${job.type}"` : `node type "${job.type}" in ${job.module}`;
+    throw new RefusedJob(
+      `refused: this worker's copy of ${where} is not the code the job was planned with (implementation ${onDisk} here, ` +
+        `${job.implementation} in the job); bring the worker's checkout to the planning machine's version`,
+    );
+  }
+  if (loaded !== onDisk) throw new StaleCode(`node type "${job.type}" changed since this worker process loaded it`);
+}
 
 function loadInput(input: JobInput): InputValue | readonly InputValue[] | undefined {
   const values = input.sources.map((s): InputValue =>
@@ -40,6 +69,7 @@ async function runJob(job: WorkerJob): Promise<void> {
   const written: Record<string, WrittenOutput> = {};
   try {
     const definition = await loadNodeType(job.module, job.type);
+    await checkImplementation(job, definition);
     const inputs: Record<string, InputValue | readonly InputValue[] | undefined> = {};
     const upstream: Record<string, readonly UpstreamInfo[]> = {};
     for (const [port, input] of Object.entries(job.inputs)) {
@@ -91,7 +121,10 @@ async function runJob(job: WorkerJob): Promise<void> {
   } catch (error) {
     const e = error instanceof Error ? error : new Error(String(error));
     await endOutput(job.outputMark);
-    send(e.stack === undefined ? {type: 'error', message: e.message} : {type: 'error', message: e.message, stack: e.stack});
+    if (e instanceof StaleCode) send({type: 'error', message: e.message, stale: true});
+    // A refusal is no failure of the node: its stack would only point into distillery.
+    else if (e instanceof RefusedJob || e.stack === undefined) send({type: 'error', message: e.message});
+    else send({type: 'error', message: e.message, stack: e.stack});
   } finally {
     current = undefined;
   }

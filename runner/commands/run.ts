@@ -5,6 +5,12 @@ import type {Command, CommandIO} from './command.js';
 import {EXIT} from './command.js';
 import {parseOptions, positiveInt} from './parse-options.js';
 import {openStore, STORE_HELP, STORE_OPTIONS} from './open-store.js';
+import {CLUSTER_HELP, CLUSTER_OPTIONS, clusterSettings} from './cluster-options.js';
+import type {ClusterSettings} from './cluster-options.js';
+import {renderDiagnostics} from '../diagnostic.js';
+import type {Executor, ExecutorKind} from '../instance-executor.js';
+import {EXECUTOR_KINDS} from '../instance-executor.js';
+import {loadProjectConfig} from '../project-config.js';
 import type {RunEvent} from '../events.js';
 import type {Logger} from '../loggers/logger.js';
 import type {ExecuteResult} from '../executor.js';
@@ -15,6 +21,7 @@ import {parseDuration} from '../duration.js';
 import {MAX_JOBS, MAX_RETRIES} from '../limits.js';
 import {outputFileProblem} from '../output-file.js';
 import {useColor} from './use-color.js';
+import {projectFolder} from '../project-folder.js';
 
 const HELP = `Usage: distillery run FILE [TARGET...] [options]
 
@@ -38,6 +45,11 @@ Options:
   --summary FILE      also write the run summary JSON to FILE
   --push              upload every result to the remote as it is committed, and the run record at the end
                       (a remote's \`push: true\` in distillery.config.yaml does the same)
+  --executor local|bullmq
+                      where instances run: local worker processes (default), or a cluster of
+                      \`distillery worker\` machines taking jobs from a Redis queue (docs/cluster.md), which needs
+                      a remote they share (default: the config's executor:, else local)
+${CLUSTER_HELP}
 ${STORE_HELP}
 
 With a remote, an instance not in the local cache is fetched from the remote (checked against its manifest)
@@ -82,6 +94,33 @@ async function makeLogger(json: boolean, io: CommandIO): Promise<Logger> {
   return new (await import('../loggers/plain-logger.js')).PlainLogger(io.stdout);
 }
 
+/**
+ * The cluster the run uses (`--executor`, else the config's `executor:`), undefined for the local executor, or `bad`
+ * after printing why the choice cannot be used.
+ */
+async function chooseCluster(
+  values: {readonly executor?: string | undefined; readonly redis?: string | undefined; readonly queue?: string | undefined; readonly 'no-remote'?: boolean | undefined},
+  io: CommandIO,
+): Promise<ClusterSettings | undefined | 'bad'> {
+  const config = await loadProjectConfig(io.cwd);
+  // A broken config is reported by openStore with everything else it finds; here it only means "no executor set".
+  const kind = (values.executor ?? (config.ok ? config.value.executor : undefined) ?? 'local') as ExecutorKind;
+  switch (kind) {
+    case 'local':
+      return undefined;
+    case 'bullmq': {
+      const settings = clusterSettings(values, config.ok ? config.value : {remotes: new Map()}, io);
+      if (settings.ok) return settings.value;
+      io.stderr.write(renderDiagnostics([settings.error], {color: io.stderr.isTTY === true}));
+      return 'bad';
+    }
+    default: {
+      const never: never = kind;
+      throw new Error(`Internal error: unknown executor ${String(never)}`);
+    }
+  }
+}
+
 async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const parsed = parseOptions({
     args: [...args],
@@ -96,6 +135,8 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
       json: {type: 'boolean'},
       summary: {type: 'string'},
       push: {type: 'boolean'},
+      executor: {type: 'string'},
+      ...CLUSTER_OPTIONS,
       ...STORE_OPTIONS,
     },
   });
@@ -116,12 +157,21 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     timeout?.ok === false ? `--timeout: ${timeout.error}` : undefined,
     summaryProblem === undefined ? undefined : `--summary: ${summaryProblem}`,
     values.gpus !== undefined && !/^\d+(,\d+)*$/.test(values.gpus) ? `--gpus must be a list of ids like 0,1, got '${values.gpus}'` : undefined,
+    values.executor !== undefined && !(EXECUTOR_KINDS as readonly string[]).includes(values.executor)
+      ? `--executor must be one of ${EXECUTOR_KINDS.join(', ')}, got '${values.executor}'`
+      : undefined,
   ].filter((p) => p !== undefined);
   if (problems.length > 0) {
     io.stderr.write(problems.map((p) => `distillery run: ${p}\n`).join('') + `\n${HELP}`);
     return EXIT.badInput;
   }
   const file = resolve(io.cwd, positionals[0] ?? '');
+  const cluster = await chooseCluster(values, io);
+  if (cluster === 'bad') return EXIT.badInput;
+  if (cluster !== undefined && (values.jobs !== undefined || values.gpus !== undefined)) {
+    io.stderr.write('distillery run: --jobs and --gpus size the local pool; a cluster\'s workers are sized by `distillery worker --jobs/--gpus`\n');
+    return EXIT.badInput;
+  }
 
   const {analyzeOrReport} = await import('./analyze-or-report.js');
   const analyzed = await analyzeOrReport(file, values.set ?? [], io);
@@ -156,8 +206,31 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     },
   });
   if (opened === undefined) return EXIT.badInput;
+  if (cluster !== undefined && (opened.remote === undefined || opened.local === undefined)) {
+    opened.close();
+    io.stderr.write(
+      'distillery run: error: the bullmq executor needs a remote cache that its workers share, to carry inputs and results\n' +
+        '  hint: give --remote NAME|URL, set DISTILLERY_REMOTE, or add a default remote to distillery.config.yaml\n',
+    );
+    return EXIT.badInput;
+  }
   const store = opened.store;
   const recorder = await RunRecorder.create(io.cwd);
+  let executor: Executor | undefined;
+  if (cluster !== undefined && opened.remote !== undefined && opened.local !== undefined) {
+    const [{openExecutor}, {ClusterUnavailable}] = await Promise.all([import('../open-executor.js'), import('../cluster/bullmq-executor.js')]);
+    try {
+      executor = await openExecutor({
+        kind: 'bullmq',
+        options: {redis: cluster.address, queue: cluster.queue, local: opened.local, remote: opened.remote, runId: recorder.runId},
+      });
+    } catch (error) {
+      opened.close();
+      if (!(error instanceof ClusterUnavailable)) throw error;
+      io.stderr.write(`distillery run: error: ${error.message}\n`);
+      return EXIT.badInput;
+    }
+  }
   const logger = await makeLogger(values.json === true, io);
   emit = (event: RunEvent) => {
     recorder.record(event);
@@ -189,6 +262,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
         signal: controller.signal,
         env: io.env,
         runId: recorder.runId,
+        ...(executor === undefined ? {} : {executor, projectDir: projectFolder(io.cwd)}),
       },
       (event: RunEvent) => emit(event),
     );

@@ -20,7 +20,7 @@ export function formatEvent(event: RunEvent): string | undefined {
     case 'node-cached':
       return `cached    ${event.id}`;
     case 'node-started':
-      return `start     ${event.id} on ${event.device.kind} ${event.device.id}${event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`;
+      return `start     ${event.id} on ${event.worker === undefined ? '' : `${event.worker} `}${event.device.kind} ${event.device.id}${event.attempt > 1 ? ` (attempt ${event.attempt})` : ''}`;
     case 'node-progress':
       return undefined;
     case 'node-log':

@@ -2,6 +2,7 @@
  * Runs the benchmark modules in turn (`npm run bench`), or only those named on the command line
  * (`npm run bench -- ml mtt`). Each module exports `bench(report)`; add new ones here.
  */
+import {bench as cluster} from './cluster.bench.js';
 import {bench as dataIo} from './data-io.bench.js';
 import {bench as ml} from './ml.bench.js';
 import {bench as mtt} from './mtt.bench.js';
@@ -15,6 +16,7 @@ const benches: ReadonlyMap<string, Bench> = new Map([
   ['data-io', dataIo],
   ['plan', plan],
   ['run', run],
+  ['cluster', cluster],
   ['train', training],
   ['ml', ml],
   ['mtt', mtt],

@@ -4,8 +4,9 @@
  * - Debian's nginx with a WebDAV location that accepts PUT and DELETE and lists folders as JSON (optionally behind a
  *   bearer token or basic auth), run as a single foreground process so it needs no root and no system paths;
  * - an S3 protocol server (s3rver, from the npm registry: no S3 server is packaged for Debian) in its own process;
- * - a "silent" TCP server that accepts connections and never answers, standing in for a hung remote.
- * A missing server is an error, never a skip: CI installs nginx through .ci/run.
+ * - a "silent" TCP server that accepts connections and never answers, standing in for a hung remote;
+ * - Debian's redis-server, the queue of the cluster tests, without persistence.
+ * A missing server is an error, never a skip: CI installs nginx and redis-server through .ci/run.
  */
 import {spawn} from 'node:child_process';
 import type {ChildProcess} from 'node:child_process';
@@ -111,6 +112,51 @@ http {
         child.kill('SIGTERM');
         await exited;
       }
+      await rm(dir, {recursive: true, force: true});
+    },
+  };
+}
+
+/** Where Debian installs Redis. */
+export const REDIS_SERVER = '/usr/bin/redis-server';
+
+/** A running Redis server. */
+export interface RedisServer {
+  readonly port: number;
+  /** `redis://:PASSWORD@127.0.0.1:PORT`. */
+  readonly url: string;
+  /** Stops the server (losing everything: it keeps nothing on disk) and starts it again on the same port. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts redis-server on a loopback port, its files in a temp folder, requiring `password`. */
+export async function startRedis(password: string): Promise<RedisServer> {
+  if (!existsSync(REDIS_SERVER)) throw new Error(`redis-server is not installed at ${REDIS_SERVER} (apt-get install redis-server; .ci/run installs it)`);
+  const dir = await mkdtemp(join(tmpdir(), 'distillery-redis-'));
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--requirepass', password, '--logfile', join(dir, 'redis.log')];
+  const launch = async (): Promise<ChildProcess> => {
+    const child = spawn(REDIS_SERVER, args, {stdio: 'ignore'});
+    await waitForPort(port, child, () => readFile(join(dir, 'redis.log'), 'utf8').catch(() => ''));
+    return child;
+  };
+  const halt = async (child: ChildProcess): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  let child = await launch();
+  return {
+    port,
+    url: `redis://:${password}@127.0.0.1:${port}`,
+    async restart() {
+      await halt(child);
+      child = await launch();
+    },
+    async stop() {
+      await halt(child);
       await rm(dir, {recursive: true, force: true});
     },
   };
