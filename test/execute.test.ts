@@ -551,6 +551,31 @@ describe('real pipelines', () => {
     }
   });
 
+  it('run | head: a reader that goes away ends the output quietly; the run finishes and writes its record', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {adds: [1, 2, 3], sleepMs: 200}));
+    const result = await new Promise<{code: number | null; stderr: string}>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', TSX, join(REPO, 'runner/cli-main.ts'), 'run', 'p.yaml', '--jobs', '1'], {
+        cwd: r.dir,
+        env: {...process.env, DISTILLERY_CACHE: '', DISTILLERY_BACKEND: 'cpu'},
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      // Like `head -1`: the first line, then the pipe is closed while the run goes on.
+      child.stdout.once('data', () => child.stdout.destroy());
+      child.on('error', reject);
+      child.on('close', (code) => resolve({code, stderr}));
+    });
+    assert.equal(result.stderr, '');
+    assert.equal(result.code, 0);
+    assert.deepEqual([...(await r.computed())].sort(), ['add{add=1}', 'add{add=2}', 'add{add=3}', 'src']);
+    const runs = await readdir(join(r.dir, '.distillery', 'runs'));
+    const summary = JSON.parse(await readFile(join(r.dir, '.distillery', 'runs', runs[0] ?? '', 'summary.json'), 'utf8')) as RunSummary;
+    assert.equal(summary.status, 'ok');
+    assert.equal(summary.nodes.length, 4);
+  });
+
   it('run FILE TARGET... runs only the targets and what they need', async () => {
     const r = await rig();
     await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {adds: [1, 2, 3]}));
