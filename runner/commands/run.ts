@@ -7,6 +7,7 @@ import {parseOptions, positiveInt} from './parse-options.js';
 import {openStore, STORE_HELP, STORE_OPTIONS} from './open-store.js';
 import type {RunEvent} from '../events.js';
 import type {Logger} from '../loggers/logger.js';
+import type {DurationEstimator} from '../loggers/run-tally.js';
 import type {ExecuteResult} from '../executor.js';
 import type {WriteThroughReport} from '../../cache/tiered-store.js';
 import type {OpenedStore} from './open-store.js';
@@ -75,11 +76,11 @@ function writeThroughOn(opened: OpenedStore): boolean {
   return opened.tiered?.writesThrough === true;
 }
 
-async function makeLogger(json: boolean, io: CommandIO): Promise<Logger> {
+async function makeLogger(json: boolean, io: CommandIO, estimator: DurationEstimator): Promise<Logger> {
   if (json) return new (await import('../loggers/json-logger.js')).JsonLogger(io.stdout);
   // Progress bars redraw with escape codes: a terminal only, and not for NO_COLOR or TERM=dumb.
-  if (useColor(io.stdout, io.env)) return new (await import('../loggers/progress-logger.js')).ProgressLogger(io.stdout);
-  return new (await import('../loggers/plain-logger.js')).PlainLogger(io.stdout);
+  if (useColor(io.stdout, io.env)) return new (await import('../loggers/progress-logger.js')).ProgressLogger(io.stdout, {estimator});
+  return new (await import('../loggers/plain-logger.js')).PlainLogger(io.stdout, {estimator});
 }
 
 async function run(args: readonly string[], io: CommandIO): Promise<number> {
@@ -138,10 +139,11 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     plan = selected.value;
   }
 
-  const [{execute}, {RunRecorder, buildSummary}, {describeRun}] = await Promise.all([
+  const [{execute}, {RunRecorder, buildSummary}, {describeRun}, {DurationEstimates}] = await Promise.all([
     import('../executor.js'),
     import('../run-record.js'),
     import('../run-description.js'),
+    import('../duration-estimates.js'),
   ]);
   const idOfKey = new Map<string, string>();
   for (const id of [...plan.order].reverse()) idOfKey.set(plan.nodes.get(id)?.key ?? '', id);
@@ -158,8 +160,13 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   if (opened === undefined) return EXIT.badInput;
   const store = opened.store;
   const recorder = await RunRecorder.create(io.cwd);
-  const logger = await makeLogger(values.json === true, io);
+  const estimates = new DurationEstimates(plan);
+  const logger = await makeLogger(values.json === true, io, estimates);
   emit = (event: RunEvent) => {
+    // Past durations are read when something first runs: a fully cached run does not need an ETA.
+    if (event.type === 'node-started') {
+      void estimates.load(async (types) => (await import('../run-history.js')).recordedDurations(io.cwd, types));
+    }
     recorder.record(event);
     logger.log(event);
   };
