@@ -122,11 +122,11 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
   if (signal !== undefined) setMaxListeners(0, signal);
   const pool =
     options.pool ??
-    (await DevicePool.create({
+    DevicePool.deferred({
       ...(options.gpus === undefined ? {} : {gpus: options.gpus}),
       ...(plan.gpus === undefined ? {} : {planGpus: plan.gpus}),
       ...(options.jobs === undefined ? defaultJobs(plan) : {jobs: options.jobs}),
-    }));
+    });
   const workers = new WorkerHost({
     maxIdle: pool.cpuSlots,
     ...(options.graceMs === undefined ? {} : {graceMs: options.graceMs}),

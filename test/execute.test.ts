@@ -369,6 +369,24 @@ describe('device pool', () => {
     assert.deepEqual(parseNvidiaSmi(''), []);
   });
 
+  it('a deferred pool detects GPUs once, when an instance first asks for one', async () => {
+    let detections = 0;
+    const detect = async () => {
+      detections++;
+      return ['4', '5'];
+    };
+    const pool = DevicePool.deferred({detect, jobs: 2});
+    const cpu = await pool.acquire({});
+    assert.equal(detections, 0, 'CPU work (or a cached run) never runs nvidia-smi');
+    assert.deepEqual(cpu.device, {kind: 'cpu', id: '0'});
+    const [a, b] = await Promise.all([pool.acquire({gpu: 1}), pool.acquire({gpu: 1})]);
+    assert.equal(detections, 1);
+    assert.deepEqual([a.device, b.device], [{kind: 'gpu', id: '4'}, {kind: 'gpu', id: '5'}]);
+    assert.deepEqual(pool.gpus, ['4', '5']);
+    assert.deepEqual(DevicePool.deferred({gpus: ['1'], detect}).gpus, ['1']);
+    assert.equal(detections, 1);
+  });
+
   it('prefers --gpus, then the plan, then detection', async () => {
     const detect = async () => ['7'];
     assert.deepEqual((await DevicePool.create({gpus: ['1'], planGpus: ['2'], detect})).gpus, ['1']);
