@@ -125,7 +125,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const file = resolve(io.cwd, positionals[0] ?? '');
 
   const {analyzeOrReport} = await import('./analyze-or-report.js');
-  const analyzed = await analyzeOrReport(file, values.set ?? [], io);
+  const analyzed = await analyzeOrReport(file, values.set ?? [], io, 'write');
   if (analyzed === undefined) return EXIT.badInput;
   let plan = analyzed;
   const targets = positionals.slice(1);
@@ -139,7 +139,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     plan = selected.value;
   }
 
-  const [{execute}, {RunRecorder, buildSummary}, {describeRun}, {DurationEstimates}] = await Promise.all([
+  const [{execute}, {RunRecorder, buildSummary, summaryText}, {describeRun}, {DurationEstimates}] = await Promise.all([
     import('../executor.js'),
     import('../run-record.js'),
     import('../run-description.js'),
@@ -224,7 +224,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const notPushed = [...(writeThrough?.failed ?? [])];
   if (opened.tiered !== undefined && opened.remote !== undefined && writeThrough !== undefined && opened.tiered.remoteDown === undefined && writeThroughOn(opened)) {
     // The run record travels with the results, so `plan --explain` and `results` read the same on other machines.
-    await opened.remote.putRunRecord(plan.name, recorder.runId, JSON.stringify(summary, null, 2) + '\n').catch((error: unknown) => {
+    await opened.remote.putRunRecord(plan.name, recorder.runId, summaryText(summary)).catch((error: unknown) => {
       notPushed.push({key: `run record ${recorder.runId}`, reason: error instanceof Error ? error.message : String(error)});
     });
   }
