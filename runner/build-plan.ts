@@ -1,10 +1,8 @@
 /**
- * Assembles the immutable Plan from expanded instances: the instance graph (graphology, nodes inserted in sorted
- * order so the topological order is deterministic), each instance's dependents, and the grid variants with their
- * instances and terminal instances.
+ * Assembles the immutable Plan from expanded instances: the instance graph's deterministic topological order (nodes
+ * taken in sorted order), each instance's dependents, and the grid variants with their instances and terminal
+ * instances.
  */
-import {DirectedGraph} from 'graphology';
-import {topologicalSort} from 'graphology-dag';
 import type {JsonObject, JsonValue} from '../nodes/api.js';
 import {canonicalJson} from './canonical-json.js';
 import type {PipelineSpec} from './pipeline-spec.js';
@@ -69,17 +67,40 @@ function buildVariants(spec: PipelineSpec, instances: readonly PlannedNode[], or
   });
 }
 
+/**
+ * The topological order and the dependents of `sorted` (instances sorted by id), as graphology-dag's Kahn sort
+ * gives them on a graph with the instances inserted in that order: a first-in-first-out queue seeded with the
+ * instances without inputs, each instance's dependents visited in id order. Done on plain maps because the instance
+ * graph of a big grid is tens of thousands of nodes, and it cannot have a cycle (its nodes follow the names of an
+ * acyclic pipeline, checked with graphology in check-connections.ts).
+ */
+function instanceOrder(sorted: readonly PlannedNode[]): {order: string[]; dependents: Map<string, string[]>} {
+  const out = new Map<string, string[]>(sorted.map((n) => [n.id, []]));
+  const waiting = new Map<string, number>();
+  for (const node of sorted) {
+    const upstream = new Set(node.inputs.flatMap((input) => input.from));
+    for (const from of upstream) out.get(from)?.push(node.id);
+    waiting.set(node.id, upstream.size);
+  }
+  const order: string[] = [];
+  for (const node of sorted) if (waiting.get(node.id) === 0) order.push(node.id);
+  for (let next = 0; next < order.length; next++) {
+    for (const dependent of out.get(order[next] ?? '') ?? []) {
+      const left = (waiting.get(dependent) ?? 0) - 1;
+      waiting.set(dependent, left);
+      if (left === 0) order.push(dependent);
+    }
+  }
+  if (order.length !== sorted.length) throw new Error('Internal error: the instance graph has a cycle');
+  const dependents = new Map<string, string[]>();
+  for (const id of order) dependents.set(id, out.get(id) ?? []);
+  return {order, dependents};
+}
+
 /** Builds the plan of `instances` (already validated: every input names an existing instance). */
 export function buildPlan(spec: PipelineSpec, file: string, instances: readonly PlannedNode[]): Plan {
-  const graph = new DirectedGraph({allowSelfLoops: false});
   const sorted = [...instances].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  for (const node of sorted) graph.addNode(node.id);
-  for (const node of sorted) {
-    for (const input of node.inputs) for (const from of input.from) graph.mergeEdge(from, node.id);
-  }
-  const order = topologicalSort(graph);
-  const dependents = new Map<string, readonly string[]>();
-  for (const id of order) dependents.set(id, [...graph.outNeighbors(id)].sort());
+  const {order, dependents} = instanceOrder(sorted);
   const nodes = new Map(sorted.map((n) => [n.id, n]));
   return {
     name: spec.name,
