@@ -56,10 +56,10 @@ export function toStored(plan: Plan, environment: Readonly<Record<string, string
   }
   const {nodes: _nodes, dependents: _dependents, ...rest} = plan;
   const stored: StoredPlan = {...rest, shared, instances, environment};
-  // Through JSON, as it will be read: the same plan must come back, or it is not stored at all.
-  const back = fromStored(JSON.parse(JSON.stringify(stored)) as StoredPlan);
-  const same = back !== undefined && isDeepStrictEqual(back.nodes, plan.nodes) && isDeepStrictEqual(back.dependents, plan.dependents) &&
-    isDeepStrictEqual(back.order, plan.order) && isDeepStrictEqual(back.variants, plan.variants);
+  // The same plan must come back, or it is not stored at all. (Read back in memory, the parts stored as they are
+  // are the same objects, so the comparison only walks what is computed again: cheap even for a big grid.)
+  const back = fromStored(stored);
+  const same = back !== undefined && isDeepStrictEqual(back.nodes, plan.nodes) && isDeepStrictEqual(back.dependents, plan.dependents);
   return same ? stored : undefined;
 }
 
@@ -69,15 +69,17 @@ export function fromStored(stored: StoredPlan): Plan | undefined {
   const {shared, instances, environment, ...rest} = stored;
   const nodes = new Map<string, PlannedNode>();
   const dependents = new Map<string, string[]>(rest.order.map((id) => [id, []]));
+  const keys = new Map(instances.map((instance) => [instance.id, instance.key]));
   for (const instance of instances) {
     const common = shared[instance.name];
     if (common === undefined) return undefined;
     const inputs: Record<string, string[]> = {};
     for (const input of instance.inputs) {
-      // As expand.ts keys them: each upstream key with the port read from it (upstream instances come first).
-      inputs[input.port] = input.from.map((from, i) => `${nodes.get(from)?.key ?? '?'}:${input.fromPort[i] ?? ''}`);
-      for (const from of new Set(input.from)) dependents.get(from)?.push(instance.id);
+      // As expand.ts keys them: each upstream key with the port read from it.
+      inputs[input.port] = input.from.map((from, i) => `${keys.get(from) ?? '?'}:${input.fromPort[i] ?? ''}`);
     }
+    // An upstream instance read by several ports (a report's sets and curves) has this one as a dependent once.
+    for (const from of new Set(instance.inputs.flatMap((input) => input.from))) dependents.get(from)?.push(instance.id);
     nodes.set(instance.id, {
       id: instance.id,
       name: instance.name,

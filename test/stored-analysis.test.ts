@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
+import {fileURLToPath} from 'node:url';
 import {isDeepStrictEqual} from 'node:util';
 import {analyzePipeline} from '../runner/analyze-pipeline.js';
 import type {AnalyzeOptions} from '../runner/analyze-pipeline.js';
@@ -29,6 +30,7 @@ nodes:
   src: {type: src, repeat: 2}
   step: {type: step, in: {x: "src[1]"}, with: {a: "\${grid.a}"}}
   total: {type: sum, in: {parts: ["step[*]", "src[0]"]}}
+  after: {type: step, in: {x: total}, with: {a: 1}}
 `;
 
 class Rig implements AsyncDisposable {
@@ -156,6 +158,20 @@ describe('stored analyses', () => {
     const warned = await rig.analyze();
     assert.equal(warned.warnings?.length, 1);
     assert.equal(await readdir(rig.store).catch(() => 'none'), 'none', 'a plan with warnings is analyzed every time, so they are shown');
+  });
+
+  test('the shipped pipelines are stored and read back as the plans a full analysis gives', async () => {
+    await using rig = await Rig.create();
+    const repo = fileURLToPath(new URL('..', import.meta.url));
+    for (const name of ['quickstart', 'fmnist', 'paper']) {
+      const options = {cwd: repo, env: {DISTILLERY_BACKEND: 'cpu'}};
+      const full = await analyzePipeline(join(repo, 'pipelines', `${name}.yaml`), options);
+      await analyzePipeline(join(repo, 'pipelines', `${name}.yaml`), {...options, cache: {dir: rig.store}});
+      const back = await analyzePipeline(join(repo, 'pipelines', `${name}.yaml`), {...options, cache: {dir: rig.store, write: false}});
+      assert.ok(full.ok && back.ok);
+      assert.ok(isDeepStrictEqual(back.value, full.value), name);
+    }
+    assert.equal((await readdir(rig.store)).length, 3);
   });
 
   test('the stored form reads back as the same plan, or is not made', async () => {
