@@ -56,7 +56,8 @@ function buildVariants(spec: PipelineSpec, instances: readonly PlannedNode[], or
       if (i < 0) break;
     }
   }
-  const gridSpecific = (id: string): boolean => Object.keys(byId.get(id)?.grid ?? {}).length > 0;
+  const specific = new Set(instances.filter((n) => Object.keys(n.grid).length > 0).map((n) => n.id));
+  const gridSpecific = (id: string): boolean => specific.has(id);
   return combos.map((grid, i) => {
     const nodes = members[i] ?? [];
     if (used.length === 0) return {grid, nodes, terminals: nodes.filter((id) => (dependents.get(id)?.length ?? 0) === 0)};
@@ -75,25 +76,32 @@ function buildVariants(spec: PipelineSpec, instances: readonly PlannedNode[], or
  * acyclic pipeline, checked with graphology in check-connections.ts).
  */
 function instanceOrder(sorted: readonly PlannedNode[]): {order: string[]; dependents: Map<string, string[]>} {
-  const out = new Map<string, string[]>(sorted.map((n) => [n.id, []]));
-  const waiting = new Map<string, number>();
-  for (const node of sorted) {
-    const upstream = new Set(node.inputs.flatMap((input) => input.from));
-    for (const from of upstream) out.get(from)?.push(node.id);
-    waiting.set(node.id, upstream.size);
-  }
-  const order: string[] = [];
-  for (const node of sorted) if (waiting.get(node.id) === 0) order.push(node.id);
-  for (let next = 0; next < order.length; next++) {
-    for (const dependent of out.get(order[next] ?? '') ?? []) {
-      const left = (waiting.get(dependent) ?? 0) - 1;
-      waiting.set(dependent, left);
-      if (left === 0) order.push(dependent);
+  // By position in `sorted`: one map lookup per edge, then plain arrays.
+  const position = new Map<string, number>();
+  sorted.forEach((node, i) => position.set(node.id, i));
+  const out: number[][] = sorted.map(() => []);
+  const waiting = new Int32Array(sorted.length);
+  sorted.forEach((node, i) => {
+    const upstream = new Set<number>();
+    for (const input of node.inputs) for (const from of input.from) upstream.add(position.get(from) ?? -1);
+    upstream.delete(-1);
+    for (const from of upstream) out[from]?.push(i);
+    waiting[i] = upstream.size;
+  });
+  const queue: number[] = [];
+  for (let i = 0; i < sorted.length; i++) if (waiting[i] === 0) queue.push(i);
+  for (let next = 0; next < queue.length; next++) {
+    for (const dependent of out[queue[next] ?? 0] ?? []) {
+      const left = (waiting[dependent] ?? 0) - 1;
+      waiting[dependent] = left;
+      if (left === 0) queue.push(dependent);
     }
   }
-  if (order.length !== sorted.length) throw new Error('Internal error: the instance graph has a cycle');
+  if (queue.length !== sorted.length) throw new Error('Internal error: the instance graph has a cycle');
+  const idOf = (i: number): string => sorted[i]?.id ?? '';
+  const order = queue.map(idOf);
   const dependents = new Map<string, string[]>();
-  for (const id of order) dependents.set(id, out.get(id) ?? []);
+  for (const i of queue) dependents.set(idOf(i), (out[i] ?? []).map(idOf));
   return {order, dependents};
 }
 

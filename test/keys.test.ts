@@ -2,7 +2,7 @@
 import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {canonicalJson} from '../runner/canonical-json.js';
-import {computeKey, getHasher, instanceSeed} from '../runner/keys.js';
+import {canonicalText, computeKey, getHasher, instanceSeed, keyOfTexts} from '../runner/keys.js';
 import {didYouMean, editDistance} from '../runner/did-you-mean.js';
 import {instanceId} from '../runner/instance-id.js';
 import type {KeyParts} from '../runner/plan.js';
@@ -49,6 +49,15 @@ describe('keys and seeds', () => {
       environment: {backend: 'wasm', tfjs: '4.22.0'},
     } as unknown as KeyParts;
     assert.equal(computeKey(hasher, parts), 'ad38c97f25e7f062');
+    const texts = {
+      environment: canonicalText(parts.environment),
+      implementation: parts.implementation,
+      inputs: canonicalText(parts.inputs),
+      params: canonicalText(parts.params),
+      seed: parts.seed,
+      type: parts.type,
+    };
+    assert.equal(keyOfTexts(hasher, texts), 'ad38c97f25e7f062', 'the planner\'s key from shared texts is the same key');
     assert.equal(instanceSeed(hasher, 'expert', 2, undefined), 2680849327);
     assert.equal(instanceSeed(hasher, 'expert', 0, 7), 1617800843);
     assert.equal(instanceId('eval', 1, {alpha: 0.3, T: 1, opt: 'adam', arr: [1, 'a']}), 'eval[1]{T=1,alpha=0.3,arr=[1,"a"],opt="adam"}');
