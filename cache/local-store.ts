@@ -16,10 +16,10 @@
  * is left alone.
  */
 import {hostname} from 'node:os';
-import {join, relative, sep} from 'node:path';
+import {join, normalize, relative, sep} from 'node:path';
 import {chmod, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises';
 import {randomBytes} from 'node:crypto';
-import {closeSync, existsSync, fstatSync, lstatSync, openSync, readFileSync, utimesSync} from 'node:fs';
+import {closeSync, existsSync, fstatSync, lstatSync, openSync, readSync, utimesSync} from 'node:fs';
 import type {Dirent, Stats} from 'node:fs';
 import type {
   CacheEntry,
@@ -99,6 +99,21 @@ async function listStaged(dir: string): Promise<{files: string[]; other: Array<{
   return {files, other};
 }
 
+/**
+ * The text of an open file of `size` bytes, read with as few calls as the size allows: a committed manifest is never
+ * written again, so its size is its length (a short read just ends the text early, which then fails to parse).
+ */
+function readWhole(fd: number, size: number): string {
+  const buffer = Buffer.allocUnsafe(size);
+  let length = 0;
+  while (length < size) {
+    const read = readSync(fd, buffer, length, size - length, length);
+    if (read === 0) break;
+    length += read;
+  }
+  return buffer.toString('utf8', 0, length);
+}
+
 /** What is wrong with one listed file of an entry, judged by its lstat, or undefined. */
 function fileProblem(file: ManifestFile, info: Stats, manifestMtime: number): string | undefined {
   if (!info.isFile()) return `${file.path}: not a regular file`;
@@ -112,8 +127,12 @@ export class LocalStore implements CacheStore {
   readonly location: string;
   readonly #options: LocalStoreOptions;
 
+  /** `location`, normalised once. */
+  readonly #root: string;
+
   private constructor(root: string, options: LocalStoreOptions) {
     this.location = root;
+    this.#root = normalize(root).replace(/[\\/]+$/, '') || sep;
     this.#options = options;
   }
 
@@ -168,7 +187,8 @@ export class LocalStore implements CacheStore {
 
   #entryDir(key: string): string {
     if (!KEY_PATTERN.test(key)) throw new Error(`Internal error: malformed cache key ${JSON.stringify(key)}`);
-    return join(this.location, key.slice(0, 2), key);
+    // Joined by hand: a no-op run builds thousands of these paths, and path.join normalises each one again.
+    return `${this.#root}${sep}${key.slice(0, 2)}${sep}${key}`;
   }
 
   #lockPath(key: string): string {
@@ -218,11 +238,12 @@ export class LocalStore implements CacheStore {
     let manifest: Manifest | string;
     let manifestMtime = Infinity;
     try {
-      // One open for the text and the mtime: files newer than the manifest were changed after the commit.
-      const fd = openSync(join(dir, MANIFEST_FILE), 'r');
+      // One open and one stat for the text and the mtime: files newer than the manifest were changed after the commit.
+      const fd = openSync(`${dir}${sep}${MANIFEST_FILE}`, 'r');
       try {
-        manifestMtime = fstatSync(fd).mtimeMs;
-        manifest = checkManifest(JSON.parse(readFileSync(fd, 'utf8')), key);
+        const info = fstatSync(fd);
+        manifestMtime = info.mtimeMs;
+        manifest = checkManifest(JSON.parse(readWhole(fd, info.size)), key);
       } finally {
         closeSync(fd);
       }
@@ -244,7 +265,7 @@ export class LocalStore implements CacheStore {
     if (options.touch !== false && this.#writable) {
       const now = new Date();
       try {
-        utimesSync(join(dir, USED_FILE), now, now);
+        utimesSync(`${dir}${sep}${USED_FILE}`, now, now);
       } catch {
         await writeFile(join(dir, USED_FILE), '').catch(() => undefined);
       }
@@ -258,7 +279,8 @@ export class LocalStore implements CacheStore {
    */
   #checkFilesSync(dir: string, files: readonly ManifestFile[], manifestMtime: number): string | undefined {
     for (const f of files) {
-      const s = lstatSync(join(dir, f.path), {throwIfNoEntry: false});
+      // Manifest paths are checked relative forward-slash paths (manifest.ts), which every platform reads.
+      const s = lstatSync(`${dir}/${f.path}`, {throwIfNoEntry: false});
       if (s === undefined) return `${f.path}: missing`;
       const problem = fileProblem(f, s, manifestMtime);
       if (problem !== undefined) return problem;

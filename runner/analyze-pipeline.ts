@@ -1,27 +1,20 @@
 /**
  * The front-end in one call: load the YAML, apply `--set` overrides, validate, expand the grid, analyze the graph and
- * compute keys. Every problem found on the way is collected and returned together as located diagnostics.
+ * compute keys (analyze-source.ts). Every problem found on the way is collected and returned together as located
+ * diagnostics. With a `cache`, a pipeline analyzed before with the same inputs is not analyzed again.
  */
 import {open} from 'node:fs/promises';
 import path from 'node:path';
-import {buildPlan} from './build-plan.js';
-import {checkConnections} from './check-connections.js';
 import type {Diagnostic} from './diagnostic.js';
 import {dedupeDiagnostics, errorAt, sortDiagnostics} from './diagnostic.js';
-import {expand} from './expand.js';
-import {getHasher} from './keys.js';
 import {keyEnvironment} from './key-environment.js';
 import {LIMIT_VARIABLES, limitsFrom} from './limits.js';
-import {PipelineLocator, parsePipelineText, pipelineData} from './pipeline-document.js';
-import {readPipelineSpec} from './pipeline-spec.js';
 import type {Plan} from './plan.js';
-import {buildRegistry} from './registry.js';
-import {ReferenceResolver} from './resolve-references.js';
 import type {Result} from './result.js';
 import {fail, ok} from './result.js';
-import {applyOverrides} from './set-overrides.js';
 import {SourceText} from './source-text.js';
-import {validatePipelineSchema} from './validate-pipeline-schema.js';
+import {openStoredAnalysis} from './stored-analysis.js';
+import type {StoredAnalysisOptions} from './stored-analysis.js';
 
 /** Options of analyzePipeline. */
 export interface AnalyzeOptions {
@@ -31,6 +24,11 @@ export interface AnalyzeOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Directory that relative paths (and diagnostic file names) are relative to; defaults to `process.cwd()`. */
   readonly cwd?: string;
+  /**
+   * Where to keep this pipeline's last analysis (`run` and `plan` use `.distillery/analysis`), so an unchanged
+   * pipeline is not analyzed again; see stored-analysis.ts. Default: none.
+   */
+  readonly cache?: StoredAnalysisOptions;
 }
 
 function failed(diagnostics: readonly Diagnostic[]): {ok: false; error: readonly Diagnostic[]} {
@@ -103,53 +101,13 @@ export async function analyzePipeline(
     const hint = read.error.tooLarge ? `a pipeline is at most ${limits.value.pipelineBytes} bytes; ${LIMIT_VARIABLES.pipelineBytes} raises the limit` : undefined;
     return failed([errorAt('file-unreadable', {file: display, line: 1, col: 1}, `cannot read the pipeline: ${read.error.why}`, hint)]);
   }
-  const text = read.value;
-  const source = new SourceText(display, text);
-  const parsed = parsePipelineText(source);
-  if (!parsed.ok) return failed(parsed.error);
-  const doc = parsed.value;
-  const locator = new PipelineLocator(source, doc);
-  const diagnostics: Diagnostic[] = [...applyOverrides(doc, sets, locator)];
-  const data = pipelineData(doc, source);
-  if (!data.ok) return failed([...diagnostics, data.error]);
-
-  diagnostics.push(...validatePipelineSchema(data.value, locator));
-  const {spec, diagnostics: specDiagnostics} = readPipelineSpec(data.value, absolute, locator);
-  diagnostics.push(...specDiagnostics);
-
-  const environment = environmentOf(env);
-  if (!environment.ok) diagnostics.push(environment.error);
-  const hasher = await getHasher();
-  const {registry, diagnostics: importDiagnostics} = await buildRegistry(
-    spec.imports.map((i) => ({specifier: i.specifier, location: locator.value(i.path)})),
-    path.dirname(absolute),
-    hasher,
-    [...spec.nodes.values()].flatMap((n) => (n.type === undefined ? [] : [n.type])),
-  );
-  diagnostics.push(...importDiagnostics);
-
-  const wiring = checkConnections(spec, registry, locator);
-  diagnostics.push(...wiring.diagnostics);
-  const resolver = new ReferenceResolver(spec, locator);
-  const expansion = expand({
-    maxInstances: limits.value.instances,
-    spec,
-    order: wiring.order,
-    types: wiring.types,
-    inputs: wiring.inputs,
-    counts: wiring.counts,
-    resolver,
-    locator,
-    hasher,
-    environment: environment.ok ? environment.value : {},
-  });
-  // Nodes on or below a cycle were not expanded; still report their reference problems.
-  const expanded = new Set(wiring.order);
-  for (const node of spec.nodes.values()) {
-    if (!expanded.has(node.name)) resolver.gridOfValue(node.with, ['nodes', node.name, 'with']);
-  }
-  diagnostics.push(...resolver.diagnostics, ...expansion.diagnostics);
-  if (diagnostics.some((d) => d.severity === 'error')) return failed(diagnostics);
-  const plan = {...buildPlan(spec, absolute, expansion.instances), overrides: [...sets]};
-  return ok(diagnostics.length === 0 ? plan : {...plan, warnings: sortDiagnostics(dedupeDiagnostics(diagnostics))});
+  const input = {absolute, display, text: read.value, sets, limits: limits.value, environment: environmentOf(env)};
+  const stored = options.cache === undefined ? undefined : await openStoredAnalysis(options.cache, input);
+  const hit = await stored?.lookup();
+  if (hit !== undefined) return ok(hit);
+  // The full analysis loads the YAML parser, the schema validator and the graph library: only when it is needed.
+  const {analyzeSource} = await import('./analyze-source.js');
+  const analysis = await analyzeSource(input);
+  if (stored !== undefined && analysis.result.ok && analysis.registry !== undefined) await stored.save(analysis.result.value, analysis.registry);
+  return analysis.result;
 }

@@ -1,10 +1,8 @@
 /**
- * Assembles the immutable Plan from expanded instances: the instance graph (graphology, nodes inserted in sorted
- * order so the topological order is deterministic), each instance's dependents, and the grid variants with their
- * instances and terminal instances.
+ * Assembles the immutable Plan from expanded instances: the instance graph's deterministic topological order (nodes
+ * taken in sorted order), each instance's dependents, and the grid variants with their instances and terminal
+ * instances.
  */
-import {DirectedGraph} from 'graphology';
-import {topologicalSort} from 'graphology-dag';
 import type {JsonObject, JsonValue} from '../nodes/api.js';
 import {canonicalJson} from './canonical-json.js';
 import type {PipelineSpec} from './pipeline-spec.js';
@@ -58,7 +56,8 @@ function buildVariants(spec: PipelineSpec, instances: readonly PlannedNode[], or
       if (i < 0) break;
     }
   }
-  const gridSpecific = (id: string): boolean => Object.keys(byId.get(id)?.grid ?? {}).length > 0;
+  const specific = new Set(instances.filter((n) => Object.keys(n.grid).length > 0).map((n) => n.id));
+  const gridSpecific = (id: string): boolean => specific.has(id);
   return combos.map((grid, i) => {
     const nodes = members[i] ?? [];
     if (used.length === 0) return {grid, nodes, terminals: nodes.filter((id) => (dependents.get(id)?.length ?? 0) === 0)};
@@ -69,17 +68,47 @@ function buildVariants(spec: PipelineSpec, instances: readonly PlannedNode[], or
   });
 }
 
+/**
+ * The topological order and the dependents of `sorted` (instances sorted by id), as graphology-dag's Kahn sort
+ * gives them on a graph with the instances inserted in that order: a first-in-first-out queue seeded with the
+ * instances without inputs, each instance's dependents visited in id order. Done on plain maps because the instance
+ * graph of a big grid is tens of thousands of nodes, and it cannot have a cycle (its nodes follow the names of an
+ * acyclic pipeline, checked with graphology in check-connections.ts).
+ */
+function instanceOrder(sorted: readonly PlannedNode[]): {order: string[]; dependents: Map<string, string[]>} {
+  // By position in `sorted`: one map lookup per edge, then plain arrays.
+  const position = new Map<string, number>();
+  sorted.forEach((node, i) => position.set(node.id, i));
+  const out: number[][] = sorted.map(() => []);
+  const waiting = new Int32Array(sorted.length);
+  sorted.forEach((node, i) => {
+    const upstream = new Set<number>();
+    for (const input of node.inputs) for (const from of input.from) upstream.add(position.get(from) ?? -1);
+    upstream.delete(-1);
+    for (const from of upstream) out[from]?.push(i);
+    waiting[i] = upstream.size;
+  });
+  const queue: number[] = [];
+  for (let i = 0; i < sorted.length; i++) if (waiting[i] === 0) queue.push(i);
+  for (let next = 0; next < queue.length; next++) {
+    for (const dependent of out[queue[next] ?? 0] ?? []) {
+      const left = (waiting[dependent] ?? 0) - 1;
+      waiting[dependent] = left;
+      if (left === 0) queue.push(dependent);
+    }
+  }
+  if (queue.length !== sorted.length) throw new Error('Internal error: the instance graph has a cycle');
+  const idOf = (i: number): string => sorted[i]?.id ?? '';
+  const order = queue.map(idOf);
+  const dependents = new Map<string, string[]>();
+  for (const i of queue) dependents.set(idOf(i), (out[i] ?? []).map(idOf));
+  return {order, dependents};
+}
+
 /** Builds the plan of `instances` (already validated: every input names an existing instance). */
 export function buildPlan(spec: PipelineSpec, file: string, instances: readonly PlannedNode[]): Plan {
-  const graph = new DirectedGraph({allowSelfLoops: false});
   const sorted = [...instances].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  for (const node of sorted) graph.addNode(node.id);
-  for (const node of sorted) {
-    for (const input of node.inputs) for (const from of input.from) graph.mergeEdge(from, node.id);
-  }
-  const order = topologicalSort(graph);
-  const dependents = new Map<string, readonly string[]>();
-  for (const id of order) dependents.set(id, [...graph.outNeighbors(id)].sort());
+  const {order, dependents} = instanceOrder(sorted);
   const nodes = new Map(sorted.map((n) => [n.id, n]));
   return {
     name: spec.name,

@@ -49,16 +49,24 @@ export interface Lease {
 
 /** A FIFO of waiters for slots. */
 export class DevicePool {
-  readonly gpus: readonly string[];
   readonly cpuSlots: number;
-  readonly #freeGpus: string[];
+  #gpus: readonly string[] | undefined;
+  /** Detection not started yet (a deferred pool), or under way. */
+  #detect: (() => Promise<string[]>) | undefined;
+  #detecting: Promise<void> | undefined;
+  #freeGpus: string[];
   readonly #freeCpus: number[];
   readonly #waiters: Array<() => boolean> = [];
 
-  private constructor(gpus: readonly string[], cpuSlots: number) {
-    this.gpus = gpus;
+  private constructor(gpus: readonly string[] | (() => Promise<string[]>), cpuSlots: number) {
     this.cpuSlots = cpuSlots;
-    this.#freeGpus = [...gpus];
+    if (typeof gpus === 'function') {
+      this.#detect = gpus;
+      this.#freeGpus = [];
+    } else {
+      this.#gpus = gpus;
+      this.#freeGpus = [...gpus];
+    }
     this.#freeCpus = Array.from({length: cpuSlots}, (_, i) => i);
   }
 
@@ -68,9 +76,24 @@ export class DevicePool {
     return new DevicePool(gpus, Math.max(1, options.jobs ?? availableParallelism()));
   }
 
+  /**
+   * Like `create`, but GPUs are detected only when an instance first asks for one: a run of CPU nodes, or one whose
+   * instances are all cached, never starts `nvidia-smi`.
+   */
+  static deferred(options: DevicePoolOptions = {}): DevicePool {
+    const jobs = Math.max(1, options.jobs ?? availableParallelism());
+    const known = options.gpus ?? options.planGpus;
+    return new DevicePool(known ?? options.detect ?? detectGpus, jobs);
+  }
+
   /** Builds a pool without detection (CPU slots only unless ids are given). */
   static fixed(gpus: readonly string[], cpuSlots: number): DevicePool {
     return new DevicePool(gpus, Math.max(1, cpuSlots));
+  }
+
+  /** The GPU ids (empty until a deferred pool has detected them). */
+  get gpus(): readonly string[] {
+    return this.#gpus ?? [];
   }
 
   /** True when a `gpu: 1` node would have to run on a CPU slot. */
@@ -79,8 +102,9 @@ export class DevicePool {
   }
 
   /** Waits for a device fitting `resources` (a GPU id for gpu nodes when there are GPUs, else a CPU slot). */
-  acquire(resources: Resources, signal?: AbortSignal): Promise<Lease> {
+  async acquire(resources: Resources, signal?: AbortSignal): Promise<Lease> {
     const wantsGpu = (resources.gpu ?? 0) > 0;
+    if (wantsGpu && this.#gpus === undefined) await this.#detectOnce();
     const useGpu = wantsGpu && this.gpus.length > 0;
     return new Promise((resolve, reject) => {
       const tryTake = (): boolean => {
@@ -111,6 +135,16 @@ export class DevicePool {
       this.#waiters.push(waiter);
       signal?.addEventListener('abort', () => this.#drain(), {once: true});
     });
+  }
+
+  /** Detects the GPUs of a deferred pool once; every GPU request waits for the same detection. */
+  #detectOnce(): Promise<void> {
+    this.#detecting ??= (this.#detect ?? detectGpus)().then((ids) => {
+      this.#gpus = ids;
+      this.#freeGpus = [...ids];
+      this.#detect = undefined;
+    });
+    return this.#detecting;
   }
 
   #lease(device: Device, gpuOnCpu: boolean, giveBack: () => void): Lease {

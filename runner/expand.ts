@@ -14,7 +14,7 @@ import {errorAt, warningAt} from './diagnostic.js';
 import {instanceId} from './instance-id.js';
 import {LIMIT_VARIABLES} from './limits.js';
 import type {Hasher} from './keys.js';
-import {computeKey, instanceSeed} from './keys.js';
+import {canonicalText, instanceSeed, keyOfTexts} from './keys.js';
 import type {PipelineLocator} from './pipeline-document.js';
 import type {PipelineSpec} from './pipeline-spec.js';
 import type {KeyParts, PlannedInput, PlannedNode} from './plan.js';
@@ -76,6 +76,7 @@ export function expand(input: ExpandInput): Expansion {
   let planned = 0;
   const file = locator.source.display;
   const countOf = (name: string): number => input.counts.get(name)?.count ?? spec.nodes.get(name)?.repeat ?? 1;
+  const environmentText = canonicalText(input.environment);
   for (const name of input.order) {
     const node = spec.nodes.get(name);
     const registered = input.types.get(name);
@@ -114,6 +115,9 @@ export function expand(input: ExpandInput): Expansion {
     const outputs = Object.fromEntries(Object.entries(definition.outputs).map(([port, o]) => [port, o.kind]));
     const keyLocation = locator.key(['nodes', name]);
     const location = {file, line: keyLocation.line, col: keyLocation.col};
+    // Seeds depend on the name and the repeat index only: the same for every grid variant.
+    const count = countOf(name);
+    const seeds = Array.from({length: count}, (_, index) => instanceSeed(hasher, name, index, node.seed));
     for (const grid of assignments(sortedVars, spec.grid)) {
       const resolved = resolver.resolve(node.with, grid);
       const json = canonicalJson(resolved);
@@ -131,10 +135,10 @@ export function expand(input: ExpandInput): Expansion {
       }
       // Miswired nodes (already reported) still get their params checked, so all problems show at once.
       if (checked === undefined) continue;
-      const count = countOf(name);
+      const paramsText = canonicalText(params.value);
       for (let index = 0; index < count; index++) {
         const id = instanceId(name, count > 1 ? index : undefined, grid);
-        const seed = instanceSeed(hasher, name, index, node.seed);
+        const seed = seeds[index] ?? 0;
         const plannedInputs: PlannedInput[] = [];
         const inputKeys: Record<string, string[]> = {};
         for (const port of checked) {
@@ -174,7 +178,14 @@ export function expand(input: ExpandInput): Expansion {
           inputs: inputKeys,
           environment: input.environment,
         };
-        const key = computeKey(hasher, keyParts);
+        const key = keyOfTexts(hasher, {
+          environment: environmentText,
+          implementation: keyParts.implementation,
+          inputs: canonicalText(inputKeys),
+          params: paramsText,
+          seed,
+          type: keyParts.type,
+        });
         keys.set(id, key);
         instances.push({
           id,

@@ -40,6 +40,37 @@ export function computeKey(hasher: Hasher, parts: KeyParts): CacheKey {
   return hasher.hashString(json.value) as CacheKey;
 }
 
+/** The canonical JSON texts of the parts of a key, for `keyOfTexts`. */
+export interface KeyTexts {
+  /** `canonicalJson(parts.environment)`: the same for every instance of a plan. */
+  readonly environment: string;
+  readonly implementation: string;
+  /** `canonicalJson(parts.inputs)`. */
+  readonly inputs: string;
+  /** `canonicalJson(parts.params)`: the same for the repeats of one grid variant. */
+  readonly params: string;
+  readonly seed: number;
+  readonly type: string;
+}
+
+/**
+ * The key `computeKey` gives the same parts, from texts computed once where instances share them (planning a big
+ * grid hashes tens of thousands of keys). The members are written in canonical (sorted) order.
+ */
+export function keyOfTexts(hasher: Hasher, texts: KeyTexts): CacheKey {
+  const text =
+    `{"environment":${texts.environment},"implementation":${JSON.stringify(texts.implementation)},"inputs":${texts.inputs},` +
+    `"params":${texts.params},"seed":${canonicalText(texts.seed)},"type":${JSON.stringify(texts.type)}}`;
+  return hasher.hashString(text) as CacheKey;
+}
+
+/** The canonical text of a value the analyzer has already checked (a failure here is a bug, not a user error). */
+export function canonicalText(value: unknown): string {
+  const json = canonicalJson(value);
+  if (!json.ok) throw new Error(`Internal error: key parts are not JSON-safe at ${json.error.path.join('.')} (${json.error.reason})`);
+  return json.value;
+}
+
 /**
  * A deterministic seed for instance `index` of node `name`: a hash of things that do not depend on the pipeline file
  * (so moving or renaming the file keeps seeds and keys), mixed with the node's optional `seed:` field so users can

@@ -69,11 +69,12 @@ export class LocalExecutor implements Executor {
   static async create(plan: Plan, store: CacheStore, options: LocalExecutorOptions = {}): Promise<LocalExecutor> {
     const pool =
       options.pool ??
-      (await DevicePool.create({
+      // GPUs are detected when an instance first asks for one: a cached or CPU-only run starts no nvidia-smi.
+      DevicePool.deferred({
         ...(options.gpus === undefined ? {} : {gpus: options.gpus}),
         ...(plan.gpus === undefined ? {} : {planGpus: plan.gpus}),
         ...(options.jobs === undefined ? defaultJobs(plan) : {jobs: options.jobs}),
-      }));
+      });
     return new LocalExecutor(store, pool, options, options.projectDir ?? dirname(plan.file));
   }
 

@@ -36,9 +36,13 @@ function resolveSpecifier(fromFile: string, specifier: string): string | undefin
   return undefined;
 }
 
-/** The closure of `entry` (an absolute path), as absolute source paths, sorted; the entry's source comes first. */
-export function moduleClosure(entry: string): string[] {
+/**
+ * The closure of `entry` (an absolute path), as absolute source paths, sorted; the entry's source comes first. With
+ * `within` (a folder), imports of files outside it are not followed.
+ */
+export function moduleClosure(entry: string, within?: string): string[] {
   const start = sourceOf(entry);
+  const inside = within === undefined ? () => true : (file: string) => file.startsWith(within.endsWith(sep) ? within : within + sep);
   const seen = new Set<string>([start]);
   const queue = [start];
   for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
@@ -52,7 +56,7 @@ export function moduleClosure(entry: string): string[] {
     }
     for (const match of text.matchAll(SPECIFIER)) {
       const next = resolveSpecifier(file, match[1] ?? '');
-      if (next !== undefined && !seen.has(next)) {
+      if (next !== undefined && !seen.has(next) && inside(next)) {
         seen.add(next);
         queue.push(next);
       }

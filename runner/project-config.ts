@@ -18,7 +18,6 @@
 import {existsSync} from 'node:fs';
 import {readFile} from 'node:fs/promises';
 import path from 'node:path';
-import {Ajv} from 'ajv';
 import type {ValidateFunction} from 'ajv';
 import type {TransferPolicy} from '../cache/remote-backend.js';
 import {DEFAULT_TRANSFER_POLICY} from '../cache/remote-backend.js';
@@ -32,10 +31,8 @@ import {errorAt} from './diagnostic.js';
 import {didYouMeanHint} from './did-you-mean.js';
 import type {ExecutorKind} from './instance-executor.js';
 import {EXECUTOR_KINDS} from './instance-executor.js';
-import {PipelineLocator, parsePipelineText, pipelineData} from './pipeline-document.js';
 import type {Result} from './result.js';
 import {fail, ok} from './result.js';
-import {dottedPath, schemaDiagnostics} from './schema-errors.js';
 import {SourceText} from './source-text.js';
 
 /** The config file's name. */
@@ -160,6 +157,12 @@ export async function loadProjectConfig(cwd: string): Promise<Result<ProjectConf
   } catch (error) {
     return fail([errorAt('file-unreadable', {file: display, line: 1, col: 1}, `cannot read the config: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)]);
   }
+  // The YAML parser and the validator load only when there is a config to read (most runs have none).
+  const [{PipelineLocator, parsePipelineText, pipelineData}, {dottedPath, schemaDiagnostics}, {Ajv}] = await Promise.all([
+    import('./pipeline-document.js'),
+    import('./schema-errors.js'),
+    import('ajv'),
+  ]);
   const source = new SourceText(display, text);
   const parsed = parsePipelineText(source);
   if (!parsed.ok) return fail(parsed.error.map((d) => ({...d, location: masked(d.location)})));

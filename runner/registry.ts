@@ -6,7 +6,7 @@
  * from `PlannedNode.module` with `loadNodeType`.
  */
 import {existsSync, readFileSync, statSync} from 'node:fs';
-import {globSync} from 'tinyglobby';
+import type {globSync as GlobSync} from 'tinyglobby';
 import path from 'node:path';
 import {fileURLToPath, pathToFileURL} from 'node:url';
 import type {NodeDefinition} from '../nodes/api.js';
@@ -56,6 +56,15 @@ export class NodeTypeRegistry {
 const BUILTIN_PREFIX = 'builtin:';
 const NODES_INDEX = new URL('../nodes/index.js', import.meta.url);
 
+/** The glob matcher, loaded by `withGlob` when a type declares `files` (most do not). */
+let globSync: typeof GlobSync | undefined;
+
+/** `definitions`, after loading the glob matcher if one of them declares `files`. */
+async function withGlob<T extends NodeDefinition>(definitions: readonly T[]): Promise<readonly T[]> {
+  if (globSync === undefined && definitions.some((d) => d.files !== undefined && d.files.length > 0)) ({globSync} = await import('tinyglobby'));
+  return definitions;
+}
+
 /** The implementation hash of a type, or why its declared `files` cannot be hashed. */
 function implementationOf(hasher: Hasher, definition: NodeDefinition, file: string): {ok: true; value: string} | {ok: false; error: string} {
   // The module and everything it imports by relative path: editing a helper in ml/ invalidates the nodes using it.
@@ -79,6 +88,7 @@ function declaredFilesBytes(patterns: readonly unknown[], baseDir: string): {ok:
   const seen = new Set<string>();
   for (const pattern of patterns) {
     if (typeof pattern !== 'string' || pattern === '') return {ok: false, error: `with a pattern that is not a non-empty string: ${JSON.stringify(pattern)}`};
+    if (globSync === undefined) throw new Error('Internal error: the glob matcher was not loaded (see withGlob)');
     const matches = globSync(pattern, {cwd: baseDir, onlyFiles: true, dot: true, absolute: true, expandDirectories: false});
     const regular = matches.filter((m) => statSync(m, {throwIfNoEntry: false})?.isFile() === true);
     if (regular.length === 0) return {ok: false, error: `"${pattern}", which matches no file (relative to ${baseDir})`};
@@ -132,7 +142,7 @@ async function importDefault(url: URL): Promise<unknown> {
 
 async function addBuiltins(registry: NodeTypeRegistry, hasher: Hasher): Promise<void> {
   const builtins = await import('../nodes/index.js');
-  for (const definition of builtins.default) {
+  for (const definition of await withGlob(builtins.default)) {
     const url = builtins.builtinModules[definition.type] ?? NODES_INDEX;
     const implementation = implementationOf(hasher, definition, fileURLToPath(url));
     if (!implementation.ok) throw new Error(`Internal error: built-in ${implementation.error}`);
@@ -188,7 +198,7 @@ export async function buildRegistry(
       );
       continue;
     }
-    for (const definition of entry.exported as NodeDefinition[]) {
+    for (const definition of await withGlob(entry.exported as NodeDefinition[])) {
       const implementation = implementationOf(hasher, definition, entry.file);
       if (!implementation.ok) {
         diagnostics.push(errorAt('import-failed', entry.request.location, `cannot use "${entry.request.specifier}": ${implementation.error}`,

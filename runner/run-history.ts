@@ -83,3 +83,53 @@ export async function producingRuns(cwd: string, keys: ReadonlySet<string>): Pro
   }
   return found;
 }
+
+/** How long instances took when they ran, as run records tell it: by key, and by node type. */
+export interface RecordedDurations {
+  /** Seconds of the most recent computation of each key. */
+  readonly byKey: ReadonlyMap<string, number>;
+  /** Seconds of recent computations of each type, newest first. */
+  readonly byType: ReadonlyMap<string, readonly number[]>;
+}
+
+/** Records read at most for durations: enough for a good median, bounded so a long history costs nothing. */
+const DURATION_RECORDS = 20;
+/** Durations kept per type. */
+const DURATION_SAMPLES = 50;
+
+/**
+ * The durations of the computations (`ran`) of `types` in the most recent run records, newest first, for progress
+ * estimates. Reading stops after DURATION_RECORDS records or once each type has DURATION_SAMPLES durations.
+ */
+export async function recordedDurations(cwd: string, types: ReadonlySet<string>): Promise<RecordedDurations> {
+  const byKey = new Map<string, number>();
+  const byType = new Map<string, number[]>();
+  let runIds: string[];
+  try {
+    runIds = (await readdir(runsDir(cwd), {withFileTypes: true})).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return {byKey, byType};
+  }
+  const full = (): boolean => [...types].every((t) => (byType.get(t)?.length ?? 0) >= DURATION_SAMPLES);
+  for (const runId of runIds.sort().reverse().slice(0, DURATION_RECORDS)) {
+    if (full()) break;
+    let summary: unknown;
+    try {
+      summary = JSON.parse(await readFile(join(runsDir(cwd), runId, 'summary.json'), 'utf8'));
+    } catch {
+      continue;
+    }
+    const nodes = (summary as {nodes?: unknown} | null)?.nodes;
+    if (!Array.isArray(nodes)) continue;
+    for (const node of nodes as unknown[]) {
+      const n = node as {key?: unknown; type?: unknown; status?: unknown; seconds?: unknown} | null;
+      if (n === null || typeof n !== 'object' || n.status !== 'ran' || typeof n.seconds !== 'number' || !Number.isFinite(n.seconds)) continue;
+      if (typeof n.key === 'string' && !byKey.has(n.key)) byKey.set(n.key, n.seconds);
+      if (typeof n.type !== 'string' || !types.has(n.type)) continue;
+      const samples = byType.get(n.type) ?? [];
+      if (samples.length < DURATION_SAMPLES) samples.push(n.seconds);
+      byType.set(n.type, samples);
+    }
+  }
+  return {byKey, byType};
+}

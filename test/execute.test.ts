@@ -369,6 +369,24 @@ describe('device pool', () => {
     assert.deepEqual(parseNvidiaSmi(''), []);
   });
 
+  it('a deferred pool detects GPUs once, when an instance first asks for one', async () => {
+    let detections = 0;
+    const detect = async () => {
+      detections++;
+      return ['4', '5'];
+    };
+    const pool = DevicePool.deferred({detect, jobs: 2});
+    const cpu = await pool.acquire({});
+    assert.equal(detections, 0, 'CPU work (or a cached run) never runs nvidia-smi');
+    assert.deepEqual(cpu.device, {kind: 'cpu', id: '0'});
+    const [a, b] = await Promise.all([pool.acquire({gpu: 1}), pool.acquire({gpu: 1})]);
+    assert.equal(detections, 1);
+    assert.deepEqual([a.device, b.device], [{kind: 'gpu', id: '4'}, {kind: 'gpu', id: '5'}]);
+    assert.deepEqual(pool.gpus, ['4', '5']);
+    assert.deepEqual(DevicePool.deferred({gpus: ['1'], detect}).gpus, ['1']);
+    assert.equal(detections, 1);
+  });
+
   it('prefers --gpus, then the plan, then detection', async () => {
     const detect = async () => ['7'];
     assert.deepEqual((await DevicePool.create({gpus: ['1'], planGpus: ['2'], detect})).gpus, ['1']);
@@ -549,6 +567,31 @@ describe('real pipelines', () => {
     } finally {
       spawnSync('chattr', ['-i', tmp]);
     }
+  });
+
+  it('run | head: a reader that goes away ends the output quietly; the run finishes and writes its record', async () => {
+    const r = await rig();
+    await writeFile(join(r.dir, 'p.yaml'), pipelineYaml(r, {adds: [1, 2, 3], sleepMs: 200}));
+    const result = await new Promise<{code: number | null; stderr: string}>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', TSX, join(REPO, 'runner/cli-main.ts'), 'run', 'p.yaml', '--jobs', '1'], {
+        cwd: r.dir,
+        env: {...process.env, DISTILLERY_CACHE: '', DISTILLERY_BACKEND: 'cpu'},
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      // Like `head -1`: the first line, then the pipe is closed while the run goes on.
+      child.stdout.once('data', () => child.stdout.destroy());
+      child.on('error', reject);
+      child.on('close', (code) => resolve({code, stderr}));
+    });
+    assert.equal(result.stderr, '');
+    assert.equal(result.code, 0);
+    assert.deepEqual([...(await r.computed())].sort(), ['add{add=1}', 'add{add=2}', 'add{add=3}', 'src']);
+    const runs = await readdir(join(r.dir, '.distillery', 'runs'));
+    const summary = JSON.parse(await readFile(join(r.dir, '.distillery', 'runs', runs[0] ?? '', 'summary.json'), 'utf8')) as RunSummary;
+    assert.equal(summary.status, 'ok');
+    assert.equal(summary.nodes.length, 4);
   });
 
   it('run FILE TARGET... runs only the targets and what they need', async () => {

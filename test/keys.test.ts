@@ -2,7 +2,7 @@
 import {describe, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {canonicalJson} from '../runner/canonical-json.js';
-import {computeKey, getHasher, instanceSeed} from '../runner/keys.js';
+import {canonicalText, computeKey, getHasher, instanceSeed, keyOfTexts} from '../runner/keys.js';
 import {didYouMean, editDistance} from '../runner/did-you-mean.js';
 import {instanceId} from '../runner/instance-id.js';
 import type {KeyParts} from '../runner/plan.js';
@@ -38,6 +38,31 @@ describe('canonical JSON', () => {
 });
 
 describe('keys and seeds', () => {
+  test('fixed key parts, seeds and ids give the values every earlier version gave (a faster writer changes no key)', async () => {
+    const hasher = await getHasher();
+    const parts = {
+      type: 'distillJoint',
+      implementation: '2+0f3a9c',
+      params: {alpha: 0.3, T: 1, lr: 1e-5, big: 1e21, neg: -0, s: 'x"\u00e9\n', list: [1, 2.5, {b: true, a: null}], nested: {z: [], y: {}}},
+      seed: 4294967295,
+      inputs: {data: ['aaaa:out'], experts: ['b:x', 'c:y']},
+      environment: {backend: 'wasm', tfjs: '4.22.0'},
+    } as unknown as KeyParts;
+    assert.equal(computeKey(hasher, parts), 'ad38c97f25e7f062');
+    const texts = {
+      environment: canonicalText(parts.environment),
+      implementation: parts.implementation,
+      inputs: canonicalText(parts.inputs),
+      params: canonicalText(parts.params),
+      seed: parts.seed,
+      type: parts.type,
+    };
+    assert.equal(keyOfTexts(hasher, texts), 'ad38c97f25e7f062', 'the planner\'s key from shared texts is the same key');
+    assert.equal(instanceSeed(hasher, 'expert', 2, undefined), 2680849327);
+    assert.equal(instanceSeed(hasher, 'expert', 0, 7), 1617800843);
+    assert.equal(instanceId('eval', 1, {alpha: 0.3, T: 1, opt: 'adam', arr: [1, 'a']}), 'eval[1]{T=1,alpha=0.3,arr=[1,"a"],opt="adam"}');
+  });
+
   const parts: KeyParts = {
     type: 't',
     implementation: 'i',

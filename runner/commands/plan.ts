@@ -42,7 +42,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     return EXIT.badInput;
   }
   const {values, positionals} = parsed.value;
-  const plan = await analyzeOrReport(positionals[0] ?? '', values.set ?? [], io);
+  const plan = await analyzeOrReport(positionals[0] ?? '', values.set ?? [], io, 'write');
   if (plan === undefined) return EXIT.badInput;
   const explain = values.explain === true;
   const [{planStatus, renderPlanStatus}, {lastRecorded, producingRuns}] = await Promise.all([import('../plan-status.js'), import('../run-history.js')]);

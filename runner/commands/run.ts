@@ -13,6 +13,7 @@ import {EXECUTOR_KINDS} from '../instance-executor.js';
 import {loadProjectConfig} from '../project-config.js';
 import type {RunEvent} from '../events.js';
 import type {Logger} from '../loggers/logger.js';
+import type {DurationEstimator} from '../loggers/run-tally.js';
 import type {ExecuteResult} from '../executor.js';
 import type {WriteThroughReport} from '../../cache/tiered-store.js';
 import type {OpenedStore} from './open-store.js';
@@ -87,11 +88,11 @@ function writeThroughOn(opened: OpenedStore): boolean {
   return opened.tiered?.writesThrough === true;
 }
 
-async function makeLogger(json: boolean, io: CommandIO): Promise<Logger> {
+async function makeLogger(json: boolean, io: CommandIO, estimator: DurationEstimator): Promise<Logger> {
   if (json) return new (await import('../loggers/json-logger.js')).JsonLogger(io.stdout);
   // Progress bars redraw with escape codes: a terminal only, and not for NO_COLOR or TERM=dumb.
-  if (useColor(io.stdout, io.env)) return new (await import('../loggers/progress-logger.js')).ProgressLogger(io.stdout);
-  return new (await import('../loggers/plain-logger.js')).PlainLogger(io.stdout);
+  if (useColor(io.stdout, io.env)) return new (await import('../loggers/progress-logger.js')).ProgressLogger(io.stdout, {estimator});
+  return new (await import('../loggers/plain-logger.js')).PlainLogger(io.stdout, {estimator});
 }
 
 /**
@@ -174,7 +175,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   }
 
   const {analyzeOrReport} = await import('./analyze-or-report.js');
-  const analyzed = await analyzeOrReport(file, values.set ?? [], io);
+  const analyzed = await analyzeOrReport(file, values.set ?? [], io, 'write');
   if (analyzed === undefined) return EXIT.badInput;
   let plan = analyzed;
   const targets = positionals.slice(1);
@@ -188,10 +189,11 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     plan = selected.value;
   }
 
-  const [{execute}, {RunRecorder, buildSummary}, {describeRun}] = await Promise.all([
+  const [{execute}, {RunRecorder, buildSummary, summaryText}, {describeRun}, {DurationEstimates}] = await Promise.all([
     import('../executor.js'),
     import('../run-record.js'),
     import('../run-description.js'),
+    import('../duration-estimates.js'),
   ]);
   const idOfKey = new Map<string, string>();
   for (const id of [...plan.order].reverse()) idOfKey.set(plan.nodes.get(id)?.key ?? '', id);
@@ -231,8 +233,13 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
       return EXIT.badInput;
     }
   }
-  const logger = await makeLogger(values.json === true, io);
+  const estimates = new DurationEstimates(plan);
+  const logger = await makeLogger(values.json === true, io, estimates);
   emit = (event: RunEvent) => {
+    // Past durations are read when something first runs: a fully cached run does not need an ETA.
+    if (event.type === 'node-started') {
+      void estimates.load(async (types) => (await import('../run-history.js')).recordedDurations(io.cwd, types));
+    }
     recorder.record(event);
     logger.log(event);
   };
@@ -291,7 +298,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const notPushed = [...(writeThrough?.failed ?? [])];
   if (opened.tiered !== undefined && opened.remote !== undefined && writeThrough !== undefined && opened.tiered.remoteDown === undefined && writeThroughOn(opened)) {
     // The run record travels with the results, so `plan --explain` and `results` read the same on other machines.
-    await opened.remote.putRunRecord(plan.name, recorder.runId, JSON.stringify(summary, null, 2) + '\n').catch((error: unknown) => {
+    await opened.remote.putRunRecord(plan.name, recorder.runId, summaryText(summary)).catch((error: unknown) => {
       notPushed.push({key: `run record ${recorder.runId}`, reason: error instanceof Error ? error.message : String(error)});
     });
   }

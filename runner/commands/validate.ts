@@ -22,7 +22,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     return EXIT.badInput;
   }
   const file = parsed.value.positionals[0] ?? '';
-  const plan = await analyzeOrReport(file, parsed.value.values.set ?? [], io);
+  const plan = await analyzeOrReport(file, parsed.value.values.set ?? [], io, 'none');
   if (plan === undefined) return EXIT.badInput;
   const variants = plan.variants.length;
   io.stdout.write(`ok: ${file}: ${plan.nodes.size} node instance${plan.nodes.size === 1 ? '' : 's'}, ${variants} variant${variants === 1 ? '' : 's'}\n`);

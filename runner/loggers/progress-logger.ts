@@ -5,17 +5,28 @@ import type {RunEvent} from '../events.js';
 import type {Logger} from './logger.js';
 import {formatEvent} from './format-event.js';
 import {shortNumber} from './short-number.js';
-import {RunTally} from './run-tally.js';
+import {formatStatus, RunTally} from './run-tally.js';
+import type {DurationEstimator} from './run-tally.js';
 
 export {shortNumber} from './short-number.js';
 
-/** Progress bars for running instances. */
+/** Options of the progress logger. */
+export interface ProgressLoggerOptions {
+  /** Expected durations, for the ETA on the run's bar. */
+  readonly estimator?: DurationEstimator;
+}
+
+/**
+ * A bar for the whole run (`12/40 done | 2 running, 26 queued, ETA 4m10s`) above a bar per running instance.
+ */
 export class ProgressLogger implements Logger {
   readonly #bars: cliProgress.MultiBar;
   readonly #running = new Map<string, cliProgress.SingleBar>();
-  readonly #tally = new RunTally();
+  readonly #tally: RunTally;
+  #overall: cliProgress.SingleBar | undefined;
 
-  constructor(out: Writable & {isTTY?: boolean}) {
+  constructor(out: Writable & {isTTY?: boolean}, options: ProgressLoggerOptions = {}) {
+    this.#tally = new RunTally(options.estimator);
     this.#bars = new cliProgress.MultiBar(
       {
         stream: out as NodeJS.WriteStream,
@@ -37,6 +48,14 @@ export class ProgressLogger implements Logger {
 
   log(event: RunEvent): void {
     const prefix = this.#tally.observe(event);
+    if (event.type === 'run-started') {
+      if (this.#overall !== undefined) this.#bars.remove(this.#overall);
+      this.#overall = this.#bars.create(Math.max(1, event.plan.nodes), 0, {status: ''}, {format: ' {bar} {value}/{total} done | {status}'});
+    }
+    if (this.#overall !== undefined && event.type !== 'run-finished') {
+      const status = this.#tally.status();
+      this.#overall.update(status.finished, {status: formatStatus(status)});
+    }
     switch (event.type) {
       case 'node-started':
         this.#running.get(event.id)?.stop();
@@ -68,6 +87,7 @@ export class ProgressLogger implements Logger {
   }
 
   close(): void {
+    if (this.#overall !== undefined) this.#bars.remove(this.#overall);
     // stop() does not flush lines logged since the last redraw (the run-finished line): redraw once first.
     this.#bars.update();
     this.#bars.stop();

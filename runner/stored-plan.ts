@@ -1,0 +1,117 @@
+/**
+ * A Plan as stored JSON (see stored-analysis.ts), small enough that reading it back is cheap: what every instance of
+ * a node shares (type, module, ports, resources, timeout, location, implementation hash) is stored once per node,
+ * and what follows from the rest is computed again (the key parts, the dependents). `toStored` checks that reading
+ * its result back gives the same plan, so a plan it cannot represent is never stored.
+ */
+import {isDeepStrictEqual} from 'node:util';
+import type {JsonObject, JsonValue, Resources} from '../nodes/api.js';
+import type {Plan, PlannedInput, PlannedNode, SourceLocation} from './plan.js';
+
+/** What every instance of one node (a name in `nodes:`) shares. */
+interface StoredNodeShared {
+  readonly type: string;
+  readonly module: string;
+  readonly outputs: Readonly<Record<string, string>>;
+  readonly resources: Resources;
+  readonly timeoutMs?: number;
+  readonly location: SourceLocation;
+  readonly implementation: string;
+}
+
+/** One instance: what is its own. */
+interface StoredInstance {
+  readonly id: string;
+  readonly name: string;
+  readonly params: JsonObject;
+  readonly seed: number;
+  readonly grid: Readonly<Record<string, JsonValue>>;
+  readonly inputs: readonly PlannedInput[];
+  readonly key: string;
+}
+
+/** The stored form of a Plan. */
+export interface StoredPlan extends Omit<Plan, 'nodes' | 'dependents'> {
+  readonly shared: Readonly<Record<string, StoredNodeShared>>;
+  readonly instances: readonly StoredInstance[];
+  /** The declared environment in every key. */
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+/** The stored form of `plan`, or undefined when reading it back would not give the same plan. */
+export function toStored(plan: Plan, environment: Readonly<Record<string, string>>): StoredPlan | undefined {
+  const shared: Record<string, StoredNodeShared> = {};
+  const instances: StoredInstance[] = [];
+  for (const node of plan.nodes.values()) {
+    shared[node.name] ??= {
+      type: node.type,
+      module: node.module,
+      outputs: node.outputs,
+      resources: node.resources,
+      ...(node.timeoutMs === undefined ? {} : {timeoutMs: node.timeoutMs}),
+      location: node.location,
+      implementation: node.keyParts.implementation,
+    };
+    instances.push({id: node.id, name: node.name, params: node.params, seed: node.seed, grid: node.grid, inputs: node.inputs, key: node.key});
+  }
+  const {nodes: _nodes, dependents: _dependents, ...rest} = plan;
+  const stored: StoredPlan = {...rest, shared, instances, environment};
+  // The same plan must come back, or it is not stored at all. (Read back in memory, the parts stored as they are
+  // are the same objects, so the comparison only walks what is computed again: cheap even for a big grid.)
+  const back = fromStored(stored);
+  const same = back !== undefined && isDeepStrictEqual(back.nodes, plan.nodes) && isDeepStrictEqual(back.dependents, plan.dependents);
+  return same ? stored : undefined;
+}
+
+/** The plan a stored form describes, or undefined when it is malformed. */
+export function fromStored(stored: StoredPlan): Plan | undefined {
+  if (!isStoredPlan(stored)) return undefined;
+  const {shared, instances, environment, ...rest} = stored;
+  const nodes = new Map<string, PlannedNode>();
+  const dependents = new Map<string, string[]>(rest.order.map((id) => [id, []]));
+  const keys = new Map(instances.map((instance) => [instance.id, instance.key]));
+  for (const instance of instances) {
+    const common = shared[instance.name];
+    if (common === undefined) return undefined;
+    const inputs: Record<string, string[]> = {};
+    for (const input of instance.inputs) {
+      // As expand.ts keys them: each upstream key with the port read from it.
+      inputs[input.port] = input.from.map((from, i) => `${keys.get(from) ?? '?'}:${input.fromPort[i] ?? ''}`);
+    }
+    // An upstream instance read by several ports (a report's sets and curves) has this one as a dependent once.
+    for (const from of new Set(instance.inputs.flatMap((input) => input.from))) dependents.get(from)?.push(instance.id);
+    nodes.set(instance.id, {
+      id: instance.id,
+      name: instance.name,
+      type: common.type,
+      module: common.module,
+      params: instance.params,
+      seed: instance.seed,
+      grid: instance.grid,
+      inputs: instance.inputs,
+      outputs: common.outputs,
+      resources: common.resources,
+      ...(common.timeoutMs === undefined ? {} : {timeoutMs: common.timeoutMs}),
+      key: instance.key as PlannedNode['key'],
+      keyParts: {
+        type: common.type,
+        implementation: common.implementation,
+        params: instance.params,
+        seed: instance.seed,
+        inputs,
+        environment,
+      },
+      location: common.location,
+    });
+  }
+  for (const list of dependents.values()) list.sort();
+  return {...rest, nodes, dependents};
+}
+
+function isStoredPlan(value: unknown): value is StoredPlan {
+  const p = value as Partial<StoredPlan> | null;
+  return p !== null && typeof p === 'object' && typeof p.name === 'string' && typeof p.file === 'string' &&
+    typeof p.shared === 'object' && p.shared !== null && Array.isArray(p.instances) && Array.isArray(p.order) &&
+    Array.isArray(p.variants) && typeof p.environment === 'object' && p.environment !== null &&
+    p.instances.every((i) => typeof i === 'object' && i !== null && typeof i.id === 'string' && Array.isArray(i.inputs));
+}
