@@ -158,3 +158,12 @@ test('recorded durations come from the computations in recent run records', asyn
     await rm(dir, {recursive: true, force: true});
   }
 });
+
+test('metrics in run output are rounded to 6 significant digits; the event keeps the exact value', async () => {
+  const {formatEvent} = await import('../runner/loggers/format-event.js');
+  const metric = (value: number) => formatEvent({type: 'node-metric', id: 'a', name: 'acc', value});
+  assert.equal(metric(2.6999999999999997), '  a: acc = 2.7');
+  assert.equal(metric(0.1 + 0.2), '  a: acc = 0.3');
+  assert.equal(metric(70.23456789), '  a: acc = 70.2346');
+  assert.equal(metric(1234567), '  a: acc = 1234567');
+});
