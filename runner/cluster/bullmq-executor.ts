@@ -90,14 +90,16 @@ export class BullmqExecutor implements Executor {
   /** Where notices that concern no instance go (the first instance's sink: every sink of a run is the same). */
   #emit: EventSink = () => undefined;
 
-  private constructor(options: BullmqExecutorOptions) {
+  private constructor(options: BullmqExecutorOptions, client: Redis, lastEventIds: readonly [string, string]) {
     this.#options = options;
     this.#names = queueNames(options.queue);
     const connection = {...options.redis.connection, maxRetriesPerRequest: null};
     this.#cpu = new Queue(this.#names.cpu, {connection, prefix: KEY_PREFIX});
     this.#gpu = new Queue(this.#names.gpu, {connection, prefix: KEY_PREFIX});
-    this.#events = [this.#names.cpu, this.#names.gpu].map((name) => new QueueEvents(name, {connection, prefix: KEY_PREFIX}));
-    this.#client = new Redis({...connection});
+    this.#events = [this.#names.cpu, this.#names.gpu].map(
+      (name, i) => new QueueEvents(name, {connection, prefix: KEY_PREFIX, lastEventId: lastEventIds[i] ?? '$'}),
+    );
+    this.#client = client;
     const onError = (error: Error): void => this.#problem(redactRedis(error.message, options.redis));
     for (const queue of [this.#cpu, this.#gpu]) queue.on('error', onError);
     for (const events of this.#events) events.on('error', onError);
@@ -114,9 +116,20 @@ export class BullmqExecutor implements Executor {
   static async open(options: BullmqExecutorOptions): Promise<BullmqExecutor> {
     const problem = (await redisProblem(options.redis)) ?? (await remoteProblem(options.remote));
     if (problem !== undefined) throw new ClusterUnavailable(problem);
-    const executor = new BullmqExecutor(options);
+    const names = queueNames(options.queue);
+    const client = new Redis({...options.redis.connection, maxRetriesPerRequest: null});
+    client.on('error', () => undefined);
+    // Events are read from the newest one there now: a reader that starts reading later (its first blocking read
+    // comes after its connection is ready) still sees every event of the jobs this run queues.
+    const lastEventIds = await Promise.all(
+      [names.cpu, names.gpu].map(async (name) => {
+        const newest = await client.xrevrange(`${KEY_PREFIX}:${name}:events`, '+', '-', 'COUNT', 1).catch(() => undefined);
+        // No stream yet: from its start; the stream unreadable: from whatever comes next.
+        return newest === undefined ? '$' : (newest[0]?.[0] ?? '0-0');
+      }),
+    );
+    const executor = new BullmqExecutor(options, client, [lastEventIds[0] ?? '$', lastEventIds[1] ?? '$']);
     try {
-      // Events are read from the moment the readers are ready: they must be before the first job is queued.
       await Promise.all([executor.#cpu.waitUntilReady(), executor.#gpu.waitUntilReady(), ...executor.#events.map((e) => e.waitUntilReady())]);
     } catch (error) {
       await executor.#closeConnections();
