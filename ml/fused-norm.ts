@@ -9,12 +9,14 @@
  * a training step's element-wise work; the fused kernels make two or three passes each way.
  *
  * The gradients (registered once for every backend, checked at first and second order in test/gradients.test.ts)
- * come from the fused backward kernel when no outer tape is recording, else from the composite formula
- * dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)) in tfjs ops. An outer tape records while a gradient
- * is itself being differentiated (trajectory matching's inner steps): the composite ops then carry the second order
- * through tfjs's own gradients, and the fused backward kernels never need one. (A gradient function cannot call
- * tf.grads itself: the inner call would close the outer backward pass's tape.) All gradients of one kernel come from
- * one computation made when the gradient is asked for; unused ones die with the backward pass's scope.
+ * come from the fused backward kernel where the backend has one, else from the composite formula
+ * dx = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat)) in tfjs ops. The fused backward kernels have a
+ * registered gradient of their own (normGradGrad, the double backward in closed form), so when a gradient is itself
+ * differentiated (trajectory matching's inner steps) the outer tape records one backward kernel per norm and keeps
+ * its three inputs, instead of the fifteen or so full-size intermediates of the composite formula: that is what lets
+ * a 20-step unroll at width 128 fit in memory. (A gradient function cannot call tf.grads itself: the inner call would
+ * close the outer backward pass's tape; hence the closed form.) All gradients of one kernel come from one computation
+ * made when the gradient is asked for; unused ones die with the backward pass's scope.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type {GradConfig, NamedAttrMap, Tensor} from '@tensorflow/tfjs-core';
@@ -93,15 +95,77 @@ function epsOf(attrs: unknown): number {
   return eps;
 }
 
-/** True while an outer tape records, i.e. while this gradient is itself being differentiated. */
-function taping(): boolean {
-  return tf.engine().isTapeOn();
+/** [dx, dgamma, dbeta]: the fused backward kernel `kernelName` where the backend has it, else the composite formula. */
+function normGrad(kernelName: string, dy: Tensor, x: Tensor, gamma: Tensor, eps: number, axes: readonly number[]): Tensor[] {
+  if (fused(kernelName)) return tf.engine().runKernel(kernelName, {dy, x, gamma}, {eps}) as Tensor[];
+  return compositeNormGrad(dy, x, gamma, eps, axes);
 }
 
-/** [dx, dgamma, dbeta]: the fused backward kernel `kernelName` when allowed, else the composite formula. */
-function normGrad(kernelName: string, dy: Tensor, x: Tensor, gamma: Tensor, eps: number, axes: readonly number[]): Tensor[] {
-  if (fused(kernelName) && !taping()) return tf.engine().runKernel(kernelName, {dy, x, gamma}, {eps}) as Tensor[];
-  return compositeNormGrad(dy, x, gamma, eps, axes);
+/**
+ * The gradient of the norm's backward pass (dx, dgamma, dbeta) = B(dy, x, gamma), normalised over `axes` with gamma
+ * per channel (the last axis): given the incoming gradients ddx, ddgamma, ddbeta of B's outputs (null: unused),
+ * returns [d dy, d x, d gamma]. Derived per group of M normalised elements, with xhat = (x - mean) * rstd,
+ * g = dy * gamma, k = mean(g), m = mean(g * xhat) and dx = rstd * (g - k - xhat * m):
+ * - B is self-adjoint in g: P = rstd * (ddx - mean(ddx) - xhat * mean(ddx * xhat)); d dy = gamma * P + ddgamma * xhat +
+ *   ddbeta, d gamma = sum over N, H, W of dy * P.
+ * - Through x: with G = -rstd * (m * ddx + mean(ddx * xhat) * g) + ddgamma * dy (the partial in xhat) and the partial
+ *   in rstd, sum(ddx * dx) / rstd, the chain rule through xhat and rstd gives
+ *   d x = rstd * (G - mean(G) - xhat * mean(G * xhat)) - rstd * xhat * mean(ddx * dx).
+ * In differentiable tfjs ops, so a third order would still be right; checked against finite differences of the
+ * fused kernels and of the composite formula in test/gradients.test.ts.
+ */
+export function normGradGrad(
+  ddx: Tensor | null,
+  ddgamma: Tensor | null,
+  ddbeta: Tensor | null,
+  dy: Tensor,
+  x: Tensor,
+  gamma: Tensor,
+  eps: number,
+  axes: readonly number[],
+): [Tensor, Tensor, Tensor] {
+  return tf.tidy(() => {
+    const over = [...axes];
+    const centered = tf.sub(x, tf.mean(x, over, true));
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), over, true), eps));
+    const xhat = tf.mul(centered, rstd);
+    let dDy: Tensor = tf.zerosLike(dy);
+    let dX: Tensor = tf.zerosLike(x);
+    let dGamma: Tensor = tf.zerosLike(gamma);
+    if (ddx !== null) {
+      const g = tf.mul(dy, gamma);
+      const ddxXhat = tf.mean(tf.mul(ddx, xhat), over, true);
+      const p = tf.mul(rstd, tf.sub(tf.sub(ddx, tf.mean(ddx, over, true)), tf.mul(xhat, ddxXhat)));
+      dDy = tf.mul(gamma, p);
+      dGamma = tf.sum(tf.mul(dy, p), BATCH_AXES);
+      const m = tf.mean(tf.mul(g, xhat), over, true);
+      const dx = tf.mul(rstd, tf.sub(tf.sub(g, tf.mean(g, over, true)), tf.mul(xhat, m)));
+      const gradXhat = tf.neg(tf.mul(rstd, tf.add(tf.mul(m, ddx), tf.mul(ddxXhat, g))));
+      const viaXhat = tf.mul(rstd, tf.sub(tf.sub(gradXhat, tf.mean(gradXhat, over, true)), tf.mul(xhat, tf.mean(tf.mul(gradXhat, xhat), over, true))));
+      dX = tf.sub(viaXhat, tf.mul(tf.mul(rstd, xhat), tf.mean(tf.mul(ddx, dx), over, true)));
+    }
+    if (ddgamma !== null) {
+      // dgamma = sum(dy * xhat): d dy gains ddgamma * xhat, and x gets ddgamma * dy through xhat.
+      dDy = tf.add(dDy, tf.mul(ddgamma, xhat));
+      const gradXhat = tf.mul(ddgamma, dy);
+      dX = tf.add(dX, tf.mul(rstd, tf.sub(tf.sub(gradXhat, tf.mean(gradXhat, over, true)), tf.mul(xhat, tf.mean(tf.mul(gradXhat, xhat), over, true)))));
+    }
+    if (ddbeta !== null) dDy = tf.add(dDy, ddbeta);
+    return [dDy, dX, dGamma];
+  });
+}
+
+/** The registered gradient of a fused backward kernel: normGradGrad over `axes`. */
+function backwardGradient(kernelName: string, axes: readonly number[]): GradConfig {
+  return {
+    kernelName,
+    inputsToSave: ['dy', 'x', 'gamma'],
+    gradFunc: (dys, list, attrs) => {
+      const [ddx, ddgamma, ddbeta] = dys as Array<Tensor | null | undefined>;
+      const [dDy, dX, dGamma] = normGradGrad(ddx ?? null, ddgamma ?? null, ddbeta ?? null, saved(list, 0), saved(list, 1), saved(list, 2), epsOf(attrs), axes);
+      return {dy: () => dDy, x: () => dX, gamma: () => dGamma};
+    },
+  };
 }
 
 const GRADIENTS: readonly GradConfig[] = [
@@ -139,6 +203,8 @@ const GRADIENTS: readonly GradConfig[] = [
       return {x: () => dx, gamma: () => dgamma, beta: () => dbeta};
     },
   },
+  backwardGradient(INSTANCE_NORM_GRAD, INSTANCE_AXES),
+  backwardGradient(BATCH_NORM_TRAIN_GRAD, BATCH_AXES),
 ];
 
 let installed = false;

@@ -6,7 +6,7 @@
 import {describe, it} from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import {batchNormTrain, instanceNorm} from '../ml/fused-norm.js';
+import {BATCH_NORM_TRAIN_GRAD, INSTANCE_NORM_GRAD, batchNormTrain, compositeNormGrad, instanceNorm, normGradGrad} from '../ml/fused-norm.js';
 import {logSoftmax, logSumExp, softmax} from '../ml/ops.js';
 import {assertGradcheck, gradcheck, gradgradcheck, withBackend} from './util/gradcheck.js';
 import type {GradgradcheckOptions, TestBackend} from './util/gradcheck.js';
@@ -397,3 +397,76 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+/**
+ * The fused norm backward kernels' own gradient (ml/fused-norm.ts normGradGrad, the double backward that trajectory
+ * matching's inner steps go through on libtorch). f = <A, dx> + <Bg, dgamma> + <Bb, dbeta> of the backward pass
+ * B(dy, x, gamma), with some of A, Bg, Bb absent as when an output is unused, differentiated in each of dy, x and
+ * gamma: the closed form against finite differences of the composite formula on every backend, and where the backend
+ * has the fused kernel, tf.grad through the kernel (its registered gradient) against finite differences of the kernel.
+ */
+describe('the norm backward pass differentiated (normGradGrad)', () => {
+  const NORMS = [
+    {label: 'instance norm', kernel: INSTANCE_NORM_GRAD, axes: [1, 2], shape: [2, 3, 4, 3]},
+    {label: 'batch norm', kernel: BATCH_NORM_TRAIN_GRAD, axes: [0, 1, 2], shape: [3, 2, 3, 3]},
+  ] as const;
+  const USED = [
+    {label: 'all outputs used', dx: true, dgamma: true, dbeta: true},
+    {label: 'dx only', dx: true, dgamma: false, dbeta: false},
+    {label: 'dgamma and dbeta only', dx: false, dgamma: true, dbeta: true},
+  ] as const;
+  const WRT = ['dy', 'x', 'gamma'] as const;
+  const EPS = 1e-5;
+  for (const backend of BACKENDS) {
+    for (const norm of NORMS) {
+      for (const used of USED) {
+        it(`${norm.label}, ${used.label}, on ${backend}`, async () => {
+          await withBackend(
+            backend,
+            () => {
+              const c = norm.shape[3];
+              const inputs = {dy: randn(norm.shape, 1), x: randn(norm.shape, 2, 1.5), gamma: tf.tidy(() => tf.add(randn([c], 3, 0.5), 1))};
+              const a = used.dx ? randn(norm.shape, 4) : null;
+              const bg = used.dgamma ? randn([c], 5) : null;
+              const bb = used.dbeta ? randn([c], 6) : null;
+              const objective = ([dx, dgamma, dbeta]: tf.Tensor[]): tf.Scalar => {
+                let sum: tf.Tensor = tf.scalar(0);
+                if (a !== null && dx !== undefined) sum = tf.add(sum, tf.sum(tf.mul(a, dx)));
+                if (bg !== null && dgamma !== undefined) sum = tf.add(sum, tf.sum(tf.mul(bg, dgamma)));
+                if (bb !== null && dbeta !== undefined) sum = tf.add(sum, tf.sum(tf.mul(bb, dbeta)));
+                return sum as tf.Scalar;
+              };
+              const fused = tf.getKernel(norm.kernel, tf.getBackend()) !== undefined;
+              for (const [i, wrt] of WRT.entries()) {
+                const args = (v: tf.Tensor): [tf.Tensor, tf.Tensor, tf.Tensor] => [
+                  wrt === 'dy' ? v : inputs.dy,
+                  wrt === 'x' ? v : inputs.x,
+                  wrt === 'gamma' ? v : inputs.gamma,
+                ];
+                const closedForm = tf.customGrad((...saveArgs: Array<tf.Tensor | tf.GradSaveFunc>) => {
+                  const [dy, x, gamma] = args(saveArgs[0] as tf.Tensor);
+                  return {
+                    value: objective(compositeNormGrad(dy, x, gamma, EPS, norm.axes)),
+                    gradFunc: (up: tf.Tensor) => tf.mul(up, normGradGrad(a, bg, bb, dy, x, gamma, EPS, norm.axes)[i] as tf.Tensor),
+                  };
+                }) as (v: tf.Tensor) => tf.Scalar;
+                const opts = {maxCoords: 24, eps: 1e-2};
+                assertGradcheck(`closed form d/d${wrt}`, gradcheck(closedForm, inputs[wrt], opts));
+                if (fused) {
+                  const throughKernel = (v: tf.Tensor): tf.Scalar => {
+                    const [dy, x, gamma] = args(v);
+                    return objective(tf.engine().runKernel(norm.kernel, {dy, x, gamma}, {eps: EPS}) as tf.Tensor[]);
+                  };
+                  assertGradcheck(`fused kernel d/d${wrt}`, gradcheck(throughKernel, inputs[wrt], opts));
+                }
+              }
+              assert.equal(fused, backend === 'libtorch', 'the fused kernel is on libtorch only');
+              tf.dispose([inputs.dy, inputs.x, inputs.gamma, ...[a, bg, bb].filter((t): t is tf.Tensor => t !== null)]);
+            },
+            {checkLeaks: true},
+          );
+        });
+      }
+    }
+  }
+});
