@@ -17,6 +17,7 @@ import {registerCoreGradients} from './core-gradients.js';
 import {installFastGradients} from './fast-grads.js';
 import {installGradientFixes} from './grad-fixes.js';
 import {installNormGradients} from './fused-norm.js';
+import {installLeanBackprop} from './lean-backprop.js';
 import {startTorch} from './libtorch/start.js';
 import {installWasmKernels} from './wasm-kernels/index.js';
 import {activeWasmThreads, disableWasmThreads, withWasmThreads} from './wasm-threads.js';
@@ -124,6 +125,7 @@ export async function activateBackend(kind: BackendKind, env: NodeJS.ProcessEnv 
   installGradientFixes();
   installFastGradients();
   installNormGradients();
+  installLeanBackprop();
   switch (kind) {
     case 'libtorch': {
       try {
