@@ -3,8 +3,8 @@
  *
  * The choice follows ml/backend-probe.ts (so the backend that goes into node keys is the one that runs, unless it
  * fails to load), and a backend that cannot load falls back to the next one in preference order with a recorded
- * reason. The native packages (@tensorflow/tfjs-node[-gpu]) are optional dependencies, so they are imported
- * dynamically: a plain install without them must still work.
+ * reason. The tfjs-node packages (@tensorflow/tfjs-node[-gpu]) are not dependencies (a user may install one), so they
+ * are imported dynamically: a plain install without them must still work.
  */
 import * as tf from '@tensorflow/tfjs-core';
 // Registers the pure-JS 'cpu' backend (the last fallback, and the reference in the kernel tests).
