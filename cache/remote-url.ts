@@ -6,8 +6,8 @@
  */
 import {isAbsolute, resolve} from 'node:path';
 import {fileURLToPath} from 'node:url';
-import type {Result} from '../runner/result.js';
-import {fail, ok} from '../runner/result.js';
+import type {Result} from './result.js';
+import {fail, ok} from './result.js';
 import {unreachable} from './unreachable.js';
 
 /** Where a remote is. */
