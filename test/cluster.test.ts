@@ -376,6 +376,51 @@ nodes:
     }
   });
 
+  it('a worker with --exit-when-idle takes the queued jobs, counts a running job as busy, and leaves once the queue is dry', async () => {
+    // Two jobs queued at once, each longer than the idle time: the worker (one slot) must not leave mid-job or between them.
+    await writeFile(
+      join(dir, 'drain.yaml'),
+      `name: drain
+imports: [./toy.mjs]
+grid: {v: [1, 2]}
+nodes:
+  a: {type: src, with: {v: "\${grid.v}", sleepMs: 4000}}
+`,
+    );
+    const queue = new Queue('drain', {connection: {host: '127.0.0.1', port: redis.port, password: PASSWORD}, prefix: 'distillery'});
+    const before = (await logLines()).length;
+    const proc = cli(dir, ['run', 'drain.yaml', '--executor', 'bullmq', '--redis', redis.url, '--queue', 'drain', '--remote', './remote', '--json'], env);
+    outputs.push(() => proc.out() + proc.err());
+    try {
+      await waitFor('both jobs to be queued', async () => (await queue.getJobCounts('wait')).wait === 2);
+      const worker = await startWorker('drainer', ['--jobs', '1', '--exit-when-idle', '3s'], dir, 'drain');
+      // A worker that left first may only have left once the run had what it needed: the run still ends.
+      if ((await Promise.race([proc.exited.then(() => 'run'), worker.exited.then(() => 'worker')])) === 'worker') {
+        const ended = await Promise.race([proc.exited.then(() => true), sleep(30_000).then(() => false)]);
+        assert.ok(ended, `the worker left while the run still waited for it:\n${worker.out()}`);
+      }
+      const {code} = await proc.exited;
+      assert.equal(code, 0, proc.out() + proc.err());
+      const finished = proc.out().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as RunEvent).at(-1);
+      assert.deepEqual(finished?.type === 'run-finished' ? finished.counts : undefined, {ran: 2, cached: 0, failed: 0, skipped: 0});
+      assert.deepEqual(await worker.exited, {code: 0, signal: null});
+      const ends = (await logLines()).slice(before).filter((l) => l.what === 'end');
+      assert.deepEqual(ends.map((l) => [l.id, l.pid]).sort(), [['a{v=1}', worker.child.pid], ['a{v=2}', worker.child.pid]]);
+      assert.match(
+        worker.out(),
+        /\nran       a\{v=\d\} \([\d.]+s\)\n(.*\n)*ran       a\{v=\d\} \([\d.]+s\)\nidle      no job for 3s; leaving\nstopping: 0 running jobs go back to the queue .*\nstopped\n$/,
+      );
+      assert.doesNotMatch(worker.out(), /returned/);
+    } finally {
+      // A run left waiting (the worker left too early) would keep this test process alive.
+      if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+      await queue.close();
+    }
+    const bad = cli(dir, ['worker', '--redis', redis.url, '--remote', './remote', '--exit-when-idle', 'soon'], env);
+    assert.equal((await bad.exited).code, 2);
+    assert.match(bad.err(), /^distillery worker: --exit-when-idle: cannot read "soon" as a duration\n/);
+  });
+
   it('a worker refuses a custom module whose content differs from the one the job was planned with', async () => {
     const other = join(dir, 'other-checkout');
     await mkdir(other);

@@ -5,6 +5,10 @@
  * `pipelines/quickstart.yaml` is the shipped one with its sizes made tiny (the same nodes, grid and instance ids),
  * so the examples that name instances (`'distill{T=1,alpha=0.3}'`) are checked against the real pipeline's plan.
  * Docs that drift from the code (an option renamed, an instance id that no longer exists) fail here.
+ *
+ * As in a shell, a line ending in `&` runs in the background while the next lines run (the cluster example's worker);
+ * it must end by itself, and is checked like the others once every line has run. The docs' local Redis
+ * (`redis://localhost:6379`) is Debian's redis-server, started here on a free loopback port.
  */
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +19,8 @@ import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {parseDocument} from 'yaml';
+import {startRedis} from './util/servers.js';
+import type {RedisServer} from './util/servers.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 
@@ -70,7 +76,17 @@ async function projectConfig(remote: string): Promise<string> {
 const EXPECTED: ReadonlyArray<{readonly line: RegExp; readonly code: number; readonly output: RegExp}> = [
   // docs/cluster.md: a worker that cannot reach Redis when it starts exits 2 with the reason (there is no queue-box).
   {line: /^npx distillery worker --redis redis:\/\/queue-box:6379 /, code: 2, output: /queue-box/},
+  // docs/cli.md: the cluster example's run really went through the worker (its start lines name it and its GPU).
+  {line: /^npx distillery run .*--executor bullmq/, code: 0, output: /^start +distill\{T=1,alpha=0\.5\} on \S+ gpu 0$/m},
 ];
+
+/** The Redis the docs' cluster examples name: a server on this machine's default port. */
+const DOCS_REDIS = 'redis://localhost:6379';
+
+/** A line that ends in `&` (a comment may follow): its command without the `&`, else undefined. */
+function backgroundCommand(line: string): string | undefined {
+  return /^(.*[^&])&\s*(#.*)?$/.exec(line)?.[1];
+}
 
 /** The longest one example may take (the set-up run computes the whole tiny quickstart). */
 const LINE_TIMEOUT_MS = 15 * 60_000;
@@ -89,7 +105,9 @@ function sh(line: string, cwd: string, env: NodeJS.ProcessEnv): Promise<{code: n
 
 test('every npx distillery line of README.md, docs/cli.md and docs/pytorch.md runs as printed and exits as documented', async (t) => {
   const project = await mkdtemp(join(tmpdir(), 'distillery-docs-'));
+  let redis: RedisServer | undefined;
   try {
+    redis = await startRedis('docs-examples-redis');
     await mkdir(join(project, 'pipelines'));
     await mkdir(join(project, 'docs'));
     await writeFile(join(project, 'pipelines', 'quickstart.yaml'), await tinyQuickstart());
@@ -112,18 +130,38 @@ test('every npx distillery line of README.md, docs/cli.md and docs/pytorch.md ru
     const lines = [...(await examples('README.md')), ...(await examples('docs/cli.md')), ...(await examples('docs/pytorch.md'))];
     assert.ok(lines.length >= 30, `found ${lines.length} examples`);
     assert.match(lines[0] ?? '', /^npx distillery run pipelines\/quickstart\.yaml$/, 'the set-up run comes first: later examples read its results');
+    assert.ok(lines.some((l) => l.includes(DOCS_REDIS)), `an example names ${DOCS_REDIS}`);
     const failures: string[] = [];
-    for (const line of lines) {
-      const started = performance.now();
-      const result = await sh(line, project, env);
-      t.diagnostic(`${((performance.now() - started) / 1000).toFixed(1)} s  ${line}`);
+    const check = (line: string, result: {code: number | null; stdout: string; stderr: string}): void => {
       const output = result.stdout + result.stderr;
       const expected = EXPECTED.find((e) => e.line.test(line)) ?? {code: 0, output: /^/};
       if (result.code !== expected.code || !expected.output.test(output) || /\n\s+at .+:\d+:\d+\)?\n/.test(output)) {
         failures.push(`${line}\n  exit ${result.code} (expected ${expected.code}): ${output.trim().split('\n').slice(-6).join('\n  ')}`);
       }
+    };
+    const background: Array<{line: string; result: ReturnType<typeof sh>}> = [];
+    for (const line of lines) {
+      const command = line.replaceAll(DOCS_REDIS, redis.url);
+      const behind = backgroundCommand(command);
+      if (behind !== undefined) {
+        const result = sh(behind, project, env);
+        // Awaited after the last line; a failure to start is reported then, not as an unhandled rejection now.
+        result.catch(() => undefined);
+        background.push({line, result});
+        t.diagnostic(`started in the background: ${line}`);
+        continue;
+      }
+      const started = performance.now();
+      const result = await sh(command, project, env);
+      t.diagnostic(`${((performance.now() - started) / 1000).toFixed(1)} s  ${line}`);
+      check(line, result);
     }
+    for (const {line, result} of background) check(line, await result);
     assert.deepEqual(failures, []);
+    // The cluster example's worker took its jobs and left by itself, as the docs say.
+    const workerLog = await readFile(join(project, 'worker.log'), 'utf8');
+    assert.match(workerLog, /^ran +distill\{T=1,alpha=0\.5\} /m);
+    assert.match(workerLog, /^idle +no job for 1m; leaving\nstopping: .*\nstopped\n$/m);
     // What the examples say they write is there.
     for (const file of ['set.npz', 'student.safetensors', 'random.png', 'expert0-epoch2.safetensors', 'teacher.safetensors']) {
       assert.ok(existsSync(join(project, file)), file);
@@ -131,6 +169,7 @@ test('every npx distillery line of README.md, docs/cli.md and docs/pytorch.md ru
     assert.deepEqual(JSON.parse(await readFile(join(project, 'docs', 'pipeline.schema.json'), 'utf8')),
       JSON.parse(await readFile(join(REPO, 'docs', 'pipeline.schema.json'), 'utf8')));
   } finally {
+    await redis?.stop();
     await rm(project, {recursive: true, force: true});
   }
 });

@@ -98,6 +98,9 @@ export class ClusterWorker {
   #client: Redis | undefined;
   #presence: NodeJS.Timeout | undefined;
   #running = 0;
+  /** Jobs handed to this worker and not yet ended (refused ones included), and when the last one ended. */
+  #active = 0;
+  #idleSince = performance.now();
   #closed: Promise<void> | undefined;
   #lastProblem: string | undefined;
 
@@ -229,6 +232,16 @@ export class ClusterWorker {
   }
 
   async #process(bull: Job<ClusterJobData, ClusterResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<ClusterResult> {
+    this.#active++;
+    try {
+      return await this.#processJob(bull, token, signal);
+    } finally {
+      this.#active--;
+      this.#idleSince = performance.now();
+    }
+  }
+
+  async #processJob(bull: Job<ClusterJobData, ClusterResult>, token: string | undefined, signal: AbortSignal | undefined): Promise<ClusterResult> {
     const {name, onEvent, remote} = this.#options;
     const data = bull.data;
     if (data?.protocol !== CLUSTER_PROTOCOL) {
@@ -320,6 +333,28 @@ export class ClusterWorker {
   /** Jobs running now. */
   get running(): number {
     return this.#running;
+  }
+
+  /**
+   * Stops once no job has been taken or running for `ms`, counted from the start or from the end of the last job
+   * (`--exit-when-idle`: a worker on a batch allocation or a rented machine that leaves when the queue has run dry).
+   * Resolves when it has stopped; never, when it is stopped otherwise first. A job that arrives while it stops goes
+   * back to the queue, as with any stop.
+   */
+  stopWhenIdle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.#closed !== undefined) return;
+        const left = this.#active > 0 ? ms : this.#idleSince + ms - performance.now();
+        if (left > 0) {
+          setTimeout(check, left);
+          return;
+        }
+        this.#options.onEvent({type: 'idle', ms});
+        void this.stop().then(resolve);
+      };
+      check();
+    });
   }
 
   /**

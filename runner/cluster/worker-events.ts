@@ -3,6 +3,7 @@
  * own log, for a terminal or the system journal. What its nodes report goes to the runs waiting for them instead.
  */
 import type {InstanceOutcome} from '../instance-lifecycle.js';
+import {formatDuration} from '../duration.js';
 import {unreachable} from '../unreachable.js';
 
 /** Every worker event; discriminated by `type`. */
@@ -28,6 +29,8 @@ export type WorkerEvent =
   /** A job whose worker stopped answering went back to the queue (found by this worker's stall check). */
   | {readonly type: 'job-stalled'; readonly key: string}
   | {readonly type: 'connection-problem'; readonly message: string}
+  /** No job taken or running for `ms` (`--exit-when-idle`): the worker stops. */
+  | {readonly type: 'idle'; readonly ms: number}
   | {readonly type: 'stopping'; readonly running: number}
   | {readonly type: 'stopped'};
 
@@ -57,6 +60,8 @@ export function formatWorkerEvent(event: WorkerEvent): string {
       return `note: the job of key ${event.key} lost its worker (stopped answering); it is back in the queue`;
     case 'connection-problem':
       return `warning: ${event.message}`;
+    case 'idle':
+      return `idle      no job for ${formatDuration(event.ms)}; leaving`;
     case 'stopping':
       return `stopping: ${event.running} running job${event.running === 1 ? '' : 's'} go${event.running === 1 ? 'es' : ''} back to the queue (Ctrl-C again to leave at once)`;
     case 'stopped':

@@ -21,7 +21,8 @@ Runs one machine of a cluster: takes node jobs from the cluster's Redis queue (q
 \`distillery run --executor bullmq\` on any machine), fetches their inputs from the remote cache, runs each node
 in a worker process, commits the result to the local cache and pushes it to the remote. Jobs asking for a GPU
 are taken only by workers started with --gpus, one GPU id per job. Runs until stopped (Ctrl-C or SIGTERM):
-running nodes are then stopped and their jobs go back to the queue for other workers.
+running nodes are then stopped and their jobs go back to the queue for other workers. With --exit-when-idle it
+also leaves by itself once the queue has run dry.
 
 A worker runs the code the jobs name: built-in node types, and custom modules found in this project folder
 (the folder of distillery.config.yaml, else the working directory) at the path the job gives, only when their
@@ -37,11 +38,16 @@ ${CLUSTER_HELP}
                       how long a job stays claimed by a worker that stopped answering (killed, machine gone)
                       before another worker takes it (default ${DEFAULT_STALL}; every worker of a queue should use
                       the same)
+  --exit-when-idle DURATION
+                      exit (code 0) once no job has been taken or running for DURATION, counted from the start
+                      or from the end of the last job (e.g. 10m: a worker on a batch allocation or a rented
+                      machine that frees it when the grid is done; default: run until stopped)
 ${STORE_HELP}
 
 The remote is required: the runs and the other workers read results from it.
 
-Exit codes: 0 stopped by SIGTERM, 2 bad input (or Redis or the remote unreachable at start), 130 stopped by Ctrl-C.
+Exit codes: 0 stopped by SIGTERM or left after --exit-when-idle, 2 bad input (or Redis or the remote unreachable
+at start), 130 stopped by Ctrl-C.
 `;
 
 async function run(args: readonly string[], io: CommandIO): Promise<number> {
@@ -54,6 +60,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
       jobs: {type: 'string'},
       name: {type: 'string'},
       'stall-timeout': {type: 'string'},
+      'exit-when-idle': {type: 'string'},
       ...STORE_OPTIONS,
     },
   });
@@ -64,9 +71,11 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
   const {values} = parsed.value;
   const jobs = positiveInt('jobs', values.jobs, 1, MAX_JOBS);
   const stall = parseDuration(values['stall-timeout'] ?? DEFAULT_STALL);
+  const idle = values['exit-when-idle'] === undefined ? undefined : parseDuration(values['exit-when-idle']);
   const problems = [
     typeof jobs === 'object' ? jobs.error : undefined,
     !stall.ok ? `--stall-timeout: ${stall.error}` : stall.value < 1_000 ? '--stall-timeout must be at least 1s' : undefined,
+    idle === undefined ? undefined : !idle.ok ? `--exit-when-idle: ${idle.error}` : idle.value < 1_000 ? '--exit-when-idle must be at least 1s' : undefined,
     values.gpus !== undefined && !/^\d+(,\d+)*$/.test(values.gpus) ? `--gpus must be a list of ids like 0,1, got '${values.gpus}'` : undefined,
     values.name !== undefined && !/^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/.test(values.name)
       ? `--name must be letters, digits, '_', '.', '@' or '-' (at most 64), got '${values.name}'`
@@ -127,6 +136,7 @@ async function run(args: readonly string[], io: CommandIO): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    if (idle?.ok === true) void worker.stopWhenIdle(idle.value).then(() => resolve(EXIT.ok));
   });
   opened.close();
   return code;
