@@ -64,13 +64,21 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: Tensor, beta: Tensor, eps:
 
 /** [dx, dgamma, dbeta] of the normalisation over `axes` for the incoming gradient dy, in differentiable tfjs ops. */
 export function compositeNormGrad(dy: Tensor, x: Tensor, gamma: Tensor, eps: number, axes: readonly number[]): [Tensor, Tensor, Tensor] {
+  const {xhat, project} = normalisation(x, eps, axes);
+  return [project(tf.mul(dy, gamma)), tf.sum(tf.mul(dy, xhat), BATCH_AXES), tf.sum(dy, BATCH_AXES)];
+}
+
+/**
+ * x's statistics over `axes` as the backward passes use them: rstd, xhat = (x - mean) * rstd, and the projection
+ * v -> rstd * (v - mean(v) - xhat * mean(v * xhat)), which is the norm's dx for the gradient v of xhat.
+ */
+function normalisation(x: Tensor, eps: number, axes: readonly number[]): {rstd: Tensor; xhat: Tensor; project: (v: Tensor) => Tensor} {
   const over = [...axes];
   const centered = tf.sub(x, tf.mean(x, over, true));
   const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), over, true), eps));
   const xhat = tf.mul(centered, rstd);
-  const g = tf.mul(dy, gamma);
-  const dx = tf.mul(rstd, tf.sub(tf.sub(g, tf.mean(g, over, true)), tf.mul(xhat, tf.mean(tf.mul(g, xhat), over, true))));
-  return [dx, tf.sum(tf.mul(dy, xhat), BATCH_AXES), tf.sum(dy, BATCH_AXES)];
+  const project = (v: Tensor): Tensor => tf.mul(rstd, tf.sub(tf.sub(v, tf.mean(v, over, true)), tf.mul(xhat, tf.mean(tf.mul(v, xhat), over, true))));
+  return {rstd, xhat, project};
 }
 
 /** [dx, dgamma, dbeta] of instanceNorm (the kernel tests' reference). */
@@ -126,32 +134,29 @@ export function normGradGrad(
 ): [Tensor, Tensor, Tensor] {
   return tf.tidy(() => {
     const over = [...axes];
-    const centered = tf.sub(x, tf.mean(x, over, true));
-    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), over, true), eps));
-    const xhat = tf.mul(centered, rstd);
+    const {rstd, xhat, project} = normalisation(x, eps, axes);
     let dDy: Tensor = tf.zerosLike(dy);
-    let dX: Tensor = tf.zerosLike(x);
     let dGamma: Tensor = tf.zerosLike(gamma);
+    // The gradient of xhat (with rstd held), projected once at the end; plus the part through rstd itself.
+    let gradXhat: Tensor = tf.zerosLike(x);
+    let viaRstd: Tensor | undefined;
     if (ddx !== null) {
       const g = tf.mul(dy, gamma);
-      const ddxXhat = tf.mean(tf.mul(ddx, xhat), over, true);
-      const p = tf.mul(rstd, tf.sub(tf.sub(ddx, tf.mean(ddx, over, true)), tf.mul(xhat, ddxXhat)));
+      const p = project(ddx);
       dDy = tf.mul(gamma, p);
       dGamma = tf.sum(tf.mul(dy, p), BATCH_AXES);
       const m = tf.mean(tf.mul(g, xhat), over, true);
-      const dx = tf.mul(rstd, tf.sub(tf.sub(g, tf.mean(g, over, true)), tf.mul(xhat, m)));
-      const gradXhat = tf.neg(tf.mul(rstd, tf.add(tf.mul(m, ddx), tf.mul(ddxXhat, g))));
-      const viaXhat = tf.mul(rstd, tf.sub(tf.sub(gradXhat, tf.mean(gradXhat, over, true)), tf.mul(xhat, tf.mean(tf.mul(gradXhat, xhat), over, true))));
-      dX = tf.sub(viaXhat, tf.mul(tf.mul(rstd, xhat), tf.mean(tf.mul(ddx, dx), over, true)));
+      gradXhat = tf.neg(tf.mul(rstd, tf.add(tf.mul(m, ddx), tf.mul(tf.mean(tf.mul(ddx, xhat), over, true), g))));
+      viaRstd = tf.mul(tf.mul(rstd, xhat), tf.mean(tf.mul(ddx, project(g)), over, true));
     }
     if (ddgamma !== null) {
-      // dgamma = sum(dy * xhat): d dy gains ddgamma * xhat, and x gets ddgamma * dy through xhat.
+      // dgamma = sum(dy * xhat): d dy gains ddgamma * xhat, and xhat's gradient gains ddgamma * dy.
       dDy = tf.add(dDy, tf.mul(ddgamma, xhat));
-      const gradXhat = tf.mul(ddgamma, dy);
-      dX = tf.add(dX, tf.mul(rstd, tf.sub(tf.sub(gradXhat, tf.mean(gradXhat, over, true)), tf.mul(xhat, tf.mean(tf.mul(gradXhat, xhat), over, true)))));
+      gradXhat = tf.add(gradXhat, tf.mul(ddgamma, dy));
     }
     if (ddbeta !== null) dDy = tf.add(dDy, ddbeta);
-    return [dDy, dX, dGamma];
+    const viaXhat = project(gradXhat);
+    return [dDy, viaRstd === undefined ? viaXhat : tf.sub(viaXhat, viaRstd), dGamma];
   });
 }
 

@@ -23,20 +23,17 @@ function isRecordedNode(value: unknown): value is {id: string; key: string; keyP
 }
 
 /**
- * For each id in `ids`, the most recent run record that contains it. Run ids sort chronologically, so records are
- * read newest first and reading stops once every id is found. Unreadable or malformed records are skipped: history
- * only improves explanations, it never blocks planning.
+ * The readable run records' node lists, newest first (run ids sort chronologically), at most `limit` records.
+ * Unreadable or malformed records are passed over: history only improves what is shown, it never blocks a command.
  */
-export async function lastRecorded(cwd: string, ids: ReadonlySet<string>): Promise<Map<string, RecordedInstance>> {
-  const found = new Map<string, RecordedInstance>();
+async function* recordedRuns(cwd: string, limit = Infinity): AsyncGenerator<{runId: string; nodes: unknown[]}> {
   let runIds: string[];
   try {
     runIds = (await readdir(runsDir(cwd), {withFileTypes: true})).filter((e) => e.isDirectory()).map((e) => e.name);
   } catch {
-    return found;
+    return;
   }
-  for (const runId of runIds.sort().reverse()) {
-    if (found.size === ids.size) break;
+  for (const runId of runIds.sort().reverse().slice(0, limit)) {
     let summary: unknown;
     try {
       summary = JSON.parse(await readFile(join(runsDir(cwd), runId, 'summary.json'), 'utf8'));
@@ -44,7 +41,19 @@ export async function lastRecorded(cwd: string, ids: ReadonlySet<string>): Promi
       continue;
     }
     const nodes = (summary as {nodes?: unknown} | null)?.nodes;
-    if (!Array.isArray(nodes)) continue;
+    if (Array.isArray(nodes)) yield {runId, nodes: nodes as unknown[]};
+  }
+}
+
+/**
+ * For each id in `ids`, the most recent run record that contains it. Run ids sort chronologically, so records are
+ * read newest first and reading stops once every id is found. Unreadable or malformed records are skipped: history
+ * only improves explanations, it never blocks planning.
+ */
+export async function lastRecorded(cwd: string, ids: ReadonlySet<string>): Promise<Map<string, RecordedInstance>> {
+  const found = new Map<string, RecordedInstance>();
+  for await (const {runId, nodes} of recordedRuns(cwd)) {
+    if (found.size === ids.size) break;
     for (const node of nodes) {
       if (!isRecordedNode(node) || !ids.has(node.id) || found.has(node.id)) continue;
       found.set(node.id, {runId, key: node.key, keyParts: node.keyParts, status: node.status});
@@ -60,22 +69,8 @@ export async function lastRecorded(cwd: string, ids: ReadonlySet<string>): Promi
  */
 export async function producingRuns(cwd: string, keys: ReadonlySet<string>): Promise<Map<string, string>> {
   const found = new Map<string, string>();
-  let runIds: string[];
-  try {
-    runIds = (await readdir(runsDir(cwd), {withFileTypes: true})).filter((e) => e.isDirectory()).map((e) => e.name);
-  } catch {
-    return found;
-  }
-  for (const runId of runIds.sort().reverse()) {
+  for await (const {runId, nodes} of recordedRuns(cwd)) {
     if (found.size === keys.size) break;
-    let summary: unknown;
-    try {
-      summary = JSON.parse(await readFile(join(runsDir(cwd), runId, 'summary.json'), 'utf8'));
-    } catch {
-      continue;
-    }
-    const nodes = (summary as {nodes?: unknown} | null)?.nodes;
-    if (!Array.isArray(nodes)) continue;
     for (const node of nodes) {
       if (!isRecordedNode(node) || node.status !== 'ran' || !keys.has(node.key) || found.has(node.key)) continue;
       found.set(node.key, runId);
@@ -104,24 +99,10 @@ const DURATION_SAMPLES = 50;
 export async function recordedDurations(cwd: string, types: ReadonlySet<string>): Promise<RecordedDurations> {
   const byKey = new Map<string, number>();
   const byType = new Map<string, number[]>();
-  let runIds: string[];
-  try {
-    runIds = (await readdir(runsDir(cwd), {withFileTypes: true})).filter((e) => e.isDirectory()).map((e) => e.name);
-  } catch {
-    return {byKey, byType};
-  }
   const full = (): boolean => [...types].every((t) => (byType.get(t)?.length ?? 0) >= DURATION_SAMPLES);
-  for (const runId of runIds.sort().reverse().slice(0, DURATION_RECORDS)) {
+  for await (const {nodes} of recordedRuns(cwd, DURATION_RECORDS)) {
     if (full()) break;
-    let summary: unknown;
-    try {
-      summary = JSON.parse(await readFile(join(runsDir(cwd), runId, 'summary.json'), 'utf8'));
-    } catch {
-      continue;
-    }
-    const nodes = (summary as {nodes?: unknown} | null)?.nodes;
-    if (!Array.isArray(nodes)) continue;
-    for (const node of nodes as unknown[]) {
+    for (const node of nodes) {
       const n = node as {key?: unknown; type?: unknown; status?: unknown; seconds?: unknown} | null;
       if (n === null || typeof n !== 'object' || n.status !== 'ran' || typeof n.seconds !== 'number' || !Number.isFinite(n.seconds)) continue;
       if (typeof n.key === 'string' && !byKey.has(n.key)) byKey.set(n.key, n.seconds);

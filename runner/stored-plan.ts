@@ -5,8 +5,8 @@
  * its result back gives the same plan, so a plan it cannot represent is never stored.
  */
 import {isDeepStrictEqual} from 'node:util';
-import type {JsonObject, JsonValue, Resources} from '../nodes/api.js';
-import type {Plan, PlannedInput, PlannedNode, SourceLocation} from './plan.js';
+import type {Resources} from '../nodes/api.js';
+import type {Plan, PlannedNode, SourceLocation} from './plan.js';
 
 /** What every instance of one node (a name in `nodes:`) shares. */
 interface StoredNodeShared {
@@ -20,15 +20,7 @@ interface StoredNodeShared {
 }
 
 /** One instance: what is its own. */
-interface StoredInstance {
-  readonly id: string;
-  readonly name: string;
-  readonly params: JsonObject;
-  readonly seed: number;
-  readonly grid: Readonly<Record<string, JsonValue>>;
-  readonly inputs: readonly PlannedInput[];
-  readonly key: string;
-}
+type StoredInstance = Pick<PlannedNode, 'id' | 'name' | 'params' | 'seed' | 'grid' | 'inputs' | 'key'>;
 
 /** The stored form of a Plan. */
 export interface StoredPlan extends Omit<Plan, 'nodes' | 'dependents'> {

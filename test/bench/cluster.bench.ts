@@ -11,18 +11,17 @@
  */
 import {spawn} from 'node:child_process';
 import type {ChildProcess} from 'node:child_process';
-import {existsSync} from 'node:fs';
+import {randomBytes} from 'node:crypto';
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises';
-import {createServer} from 'node:net';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import {setTimeout as sleep} from 'node:timers/promises';
-import {Redis} from 'ioredis';
 import type {RunEvent} from '../../runner/events.js';
+import {startRedis} from '../util/servers.js';
+import type {RedisServer} from '../util/servers.js';
 
 const CLI = fileURLToPath(new URL('../../runner/cli-main.js', import.meta.url));
-const REDIS_SERVER = '/usr/bin/redis-server';
 const WORKERS = 3;
 const INSTANCES = 50;
 const NODE_SECONDS = 1;
@@ -50,15 +49,6 @@ nodes:
 `;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no free port');
-  return address.port;
-}
-
 /** A spawned process and what it printed. */
 interface Proc {
   readonly child: ChildProcess;
@@ -84,25 +74,15 @@ async function until(what: string, check: () => boolean | Promise<boolean>, time
 
 /** Runs the benchmark and reports its figures. */
 export async function bench(report: (line: string) => void): Promise<void> {
-  if (!existsSync(REDIS_SERVER)) throw new Error(`redis-server is not installed at ${REDIS_SERVER} (apt-get install redis-server)`);
   const dir = await mkdtemp(join(tmpdir(), 'distillery-cluster-bench-'));
   const processes: Proc[] = [];
+  let redis: RedisServer | undefined;
   try {
     await writeFile(join(dir, 'bench-nodes.mjs'), TOY);
     await writeFile(join(dir, 'p.yaml'), pipeline());
     await mkdir(join(dir, 'remote'));
-    await mkdir(join(dir, 'redis'));
-    const port = await freePort();
-    const redis = start(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--dir', join(dir, 'redis'), '--save', '', '--appendonly', 'no'], dir);
-    processes.push(redis);
-    const url = `redis://127.0.0.1:${port}`;
-    await until('redis-server', async () => {
-      const client = new Redis({port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0});
-      client.on('error', () => undefined);
-      const up = await client.connect().then(() => client.ping()).then(() => true, () => false);
-      client.disconnect();
-      return up;
-    });
+    redis = await startRedis(randomBytes(12).toString('hex'));
+    const url = redis.url;
     const workers = Array.from({length: WORKERS}, (_, i) =>
       start(process.execPath, [CLI, 'worker', '--redis', url, '--remote', './remote', '--cache-dir', `cache-${i}`, '--name', `bench-${i}`, '--jobs', '1'], dir),
     );
@@ -139,6 +119,7 @@ export async function bench(report: (line: string) => void): Promise<void> {
       await p.exited;
       clearTimeout(killer);
     }
+    await redis?.stop();
     await rm(dir, {recursive: true, force: true});
   }
 }
