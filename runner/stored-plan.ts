@@ -48,11 +48,39 @@ export function toStored(plan: Plan, environment: Readonly<Record<string, string
   }
   const {nodes: _nodes, dependents: _dependents, ...rest} = plan;
   const stored: StoredPlan = {...rest, shared, instances, environment};
-  // The same plan must come back, or it is not stored at all. (Read back in memory, the parts stored as they are
-  // are the same objects, so the comparison only walks what is computed again: cheap even for a big grid.)
+  // The same plan must come back, or it is not stored at all.
   const back = fromStored(stored);
-  const same = back !== undefined && isDeepStrictEqual(back.nodes, plan.nodes) && isDeepStrictEqual(back.dependents, plan.dependents);
-  return same ? stored : undefined;
+  return back !== undefined && sameMap(back.nodes, plan.nodes, sameRecord) && sameMap(back.dependents, plan.dependents, same) ? stored : undefined;
+}
+
+/**
+ * Deep equality that is quick where the two sides share objects: read back in memory, the parts of a plan stored as
+ * they are come back as the same objects, so only what is computed again is walked (a big grid has tens of thousands
+ * of nodes to compare).
+ */
+function same(a: unknown, b: unknown): boolean {
+  return a === b || isDeepStrictEqual(a, b);
+}
+
+/** Two objects with the same own keys whose values are `same`, one level down (key parts: one more). */
+function sameRecord(a: unknown, b: unknown): boolean {
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return a === b;
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  return keys.every((k) => Object.hasOwn(y, k) && (k === 'keyParts' ? sameRecord(x[k], y[k]) : same(x[k], y[k])));
+}
+
+/** Two maps with the same keys in the same order and equal values. */
+function sameMap<V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>, equal: (x: V, y: V) => boolean): boolean {
+  if (a.size !== b.size) return false;
+  const other = b.entries();
+  for (const [key, value] of a) {
+    const next = other.next();
+    if (next.done === true || next.value[0] !== key || !equal(value, next.value[1])) return false;
+  }
+  return true;
 }
 
 /** The plan a stored form describes, or undefined when it is malformed. */
@@ -71,7 +99,12 @@ export function fromStored(stored: StoredPlan): Plan | undefined {
       inputs[input.port] = input.from.map((from, i) => `${keys.get(from) ?? '?'}:${input.fromPort[i] ?? ''}`);
     }
     // An upstream instance read by several ports (a report's sets and curves) has this one as a dependent once.
-    for (const from of new Set(instance.inputs.flatMap((input) => input.from))) dependents.get(from)?.push(instance.id);
+    for (const input of instance.inputs) {
+      for (const from of input.from) {
+        const list = dependents.get(from);
+        if (list !== undefined && list[list.length - 1] !== instance.id) list.push(instance.id);
+      }
+    }
     nodes.set(instance.id, {
       id: instance.id,
       name: instance.name,
