@@ -4,8 +4,9 @@
  *
  * - `Sum` and `Mean`: tfjs multiplies the reshaped dy by `ones(x.shape)`, which fills a full-size array in JavaScript
  *   and copies it into the backend on every step (6.4 s of a 4-step ConvNet profile on libtorch went to filling ones).
- *   Broadcasting dy instead (`broadcastTo`, i.e. the Tile kernel) writes each element once, and the libtorch Tile
- *   kernel makes it a stride-0 view that writes nothing.
+ *   Broadcasting dy instead writes each element once: on libtorch through the Tile kernel, which makes it a
+ *   stride-0 view that writes nothing; elsewhere as a multiply by ones over the reduced axes only, because the other
+ *   backends' Tile kernels are slow (on wasm, Tile took most of a ConvNet training step).
  * - `Tile`: tfjs's gradient handles rank 4 at most, and the broadcasts above reach it at second order on rank-5
  *   tensors (group norm). For any rank: dy viewed as [r0, d0, r1, d1, ...] summed over the repeat axes.
  * - `SplitV`: tfjs concatenates the pieces' gradients, but a piece that nothing used (the ConvNet's conv bias, which
@@ -16,6 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type {GradConfig, NamedAttrMap, Tensor} from '@tensorflow/tfjs-core';
+import {TORCH_BACKEND_NAME} from './libtorch/torch-backend.js';
 
 /** The fused relu-gradient kernel's name (as TensorFlow calls the same op). */
 export const RELU_GRAD = 'ReluGrad';
@@ -26,11 +28,18 @@ function saved0(saved: Tensor[]): Tensor {
   return t;
 }
 
+/** Backends whose Tile kernel returns a stride-0 view, so that broadcasting through it writes nothing. */
+const TILE_IS_A_VIEW: ReadonlySet<string> = new Set([TORCH_BACKEND_NAME]);
+
 /** dy of a reduction over `axes`, reshaped to keep those axes and broadcast back to `shape`. */
 function spread(dy: Tensor, shape: readonly number[], axesAttr: unknown): Tensor {
   const axes = tf.util.parseAxisParam((axesAttr ?? null) as number | number[], [...shape]);
-  const kept = shape.map((d, i) => (axes.includes(i) ? 1 : d));
-  return tf.broadcastTo(tf.reshape(dy, kept), [...shape]);
+  const kept = tf.reshape(dy, shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+  if (TILE_IS_A_VIEW.has(tf.getBackend())) return tf.broadcastTo(kept, [...shape]);
+  // Elsewhere Tile is a generic element-by-element kernel: on wasm, broadcasting a [64,1,1,128] dy to [64,32,32,128]
+  // took 470 ms on one thread and 680 ms on two, most of a ConvNet step. A broadcasting multiply by ones that span
+  // only the reduced axes (a small tensor) writes the same values in about 4 ms, and is exact.
+  return tf.mul(kept, tf.ones(shape.map((d, i) => (axes.includes(i) ? d : 1))));
 }
 
 /** dy where x > 0, else 0: the fused kernel where the active backend has one. */

@@ -300,6 +300,21 @@ const CASES: readonly OpCase[] = [
     },
   },
   {
+    // The Sum and Mean gradients broadcast dy back over the reduced axes (ml/fast-grads.ts): through Tile on
+    // libtorch, as a multiply by ones elsewhere. Leading, trailing and inner axes, with and without keepDims.
+    name: 'sum / mean over some axes (broadcast gradients)',
+    w: [3, 8],
+    x: [2, 3],
+    c: [2, 2, 4],
+    inner: (c) => (w, x) => {
+      const y = tf.reshape(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), [2, 2, 4]);
+      const centred = tf.sub(y, tf.mean(y, [1, 2], true));
+      const columns = tf.sum(tf.square(y), 0);
+      const rows = tf.mean(tf.tanh(y), 2);
+      return tf.add(tf.sum(tf.mul(c, tf.tanh(centred))), tf.add(tf.sum(tf.sin(columns)), tf.sum(tf.cos(rows))));
+    },
+  },
+  {
     name: 'slice / concat / pad',
     w: [3, 3],
     x: [3, 3],
