@@ -6,7 +6,7 @@
  * missing folder usually means an unmounted share, and creating it would silently write the team's cache to a local
  * disk instead.
  */
-import {randomBytes} from 'node:crypto';
+import {randomHex} from './random-hex.js';
 import {constants} from 'node:fs';
 import {copyFile, lstat, mkdir, open, readdir, rename, rm, stat, writeFile} from 'node:fs/promises';
 import {hostname} from 'node:os';
@@ -70,7 +70,7 @@ export class FolderBackend implements ObjectBackend {
   async write(path: string, body: ObjectBody): Promise<void> {
     const root = await this.#root();
     const target = this.#path(root, path);
-    const tmp = join(root, `${TMP_PREFIX}${hostname().replace(/[^A-Za-z0-9-]/g, '-')}.${process.pid}.${randomBytes(6).toString('hex')}`);
+    const tmp = join(root, `${TMP_PREFIX}${hostname().replace(/[^A-Za-z0-9-]/g, '-')}.${process.pid}.${randomHex(6)}`);
     try {
       if ('file' in body) await copyFile(body.file, tmp);
       else await writeFile(tmp, body.bytes);

@@ -14,7 +14,7 @@
  * debris of a crash or of an older version, and is taken over after a short grace period instead of `staleMs`.
  */
 import {link, open, readFile, rename, stat, unlink, utimes, writeFile} from 'node:fs/promises';
-import {randomBytes} from 'node:crypto';
+import {randomHex} from './random-hex.js';
 import {setTimeout as sleep} from 'node:timers/promises';
 import {describeOwner, liveness, ownStamp, parseStamp} from './owner-stamp.js';
 import type {OwnerStamp} from './owner-stamp.js';
@@ -57,7 +57,7 @@ function readOwner(text: string): OwnerStamp | undefined {
  * the file system supports links; else (some network and FUSE file systems) by an exclusive create and a write.
  */
 async function createComplete(path: string, text: string): Promise<void> {
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const temp = `${path}.${randomHex(6)}.tmp`;
   await writeFile(temp, text, {flag: 'wx'});
   try {
     await link(temp, path);
@@ -163,7 +163,7 @@ async function breakIfStale(path: string, staleMs: number): Promise<boolean> {
   }
   if (!isStale(text, mtimeMs, staleMs)) return false;
   const owner = readOwner(text);
-  const tomb = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tomb = `${path}.stale-${process.pid}-${randomHex(4)}`;
   try {
     await rename(path, tomb);
   } catch (error) {

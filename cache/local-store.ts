@@ -18,7 +18,7 @@
 import {hostname} from 'node:os';
 import {join, normalize, relative, sep} from 'node:path';
 import {chmod, lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises';
-import {randomBytes} from 'node:crypto';
+import {randomHex} from './random-hex.js';
 import {closeSync, existsSync, fstatSync, lstatSync, openSync, readSync, utimesSync} from 'node:fs';
 import type {Dirent, Stats} from 'node:fs';
 import type {
@@ -197,7 +197,7 @@ export class LocalStore implements CacheStore {
   }
 
   async #newTempDir(): Promise<string> {
-    const dir = join(this.location, TMP_DIR, `${HOST_TAG}.${process.pid}.${randomBytes(6).toString('hex')}`);
+    const dir = join(this.location, TMP_DIR, `${HOST_TAG}.${process.pid}.${randomHex(6)}`);
     await mkdir(dir, {recursive: true});
     return dir;
   }
@@ -441,7 +441,7 @@ export class LocalStore implements CacheStore {
   async #moveOut(key: string): Promise<string | undefined> {
     this.#mustWrite('remove');
     const dir = this.#entryDir(key);
-    const trash = join(this.location, TMP_DIR, `${HOST_TAG}.${process.pid}.${randomBytes(6).toString('hex')}`);
+    const trash = join(this.location, TMP_DIR, `${HOST_TAG}.${process.pid}.${randomHex(6)}`);
     try {
       await rename(dir, trash);
     } catch (error) {
@@ -482,7 +482,7 @@ export class LocalStore implements CacheStore {
     this.#mustWrite('lease');
     const gate = await this.#gcLock(options);
     try {
-      const name = `${HOST_TAG}.${process.pid}.${randomBytes(6).toString('hex')}.json`;
+      const name = `${HOST_TAG}.${process.pid}.${randomHex(6)}.json`;
       return await writeLease(join(this.location, LEASE_DIR), name, keys);
     } finally {
       await gate.release();

@@ -15,7 +15,7 @@
  */
 import {hostname} from 'node:os';
 import {readFileSync, readlinkSync} from 'node:fs';
-import {randomBytes} from 'node:crypto';
+import {randomHex} from './random-hex.js';
 
 /** The identity written into lock and lease files. */
 export interface OwnerStamp {
@@ -59,7 +59,7 @@ const OWN_START = processStartTime(process.pid);
 
 /** A fresh stamp for this process (a new token each call). */
 export function ownStamp(): OwnerStamp {
-  return {host: HOST, pid: process.pid, scope: SCOPE, started: OWN_START, token: randomBytes(8).toString('hex')};
+  return {host: HOST, pid: process.pid, scope: SCOPE, started: OWN_START, token: randomHex(8)};
 }
 
 /** The scope this process's pids live in (tests compare stamps against it). */

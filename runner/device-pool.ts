@@ -4,7 +4,6 @@
  * GPUs are handed out by id (not counted), so each gpu node's worker sees exactly one card through
  * `CUDA_VISIBLE_DEVICES`; a pool that only counts lets every job grab the same GPU.
  */
-import {execFile} from 'node:child_process';
 import {availableParallelism} from 'node:os';
 import type {Device, Resources} from '../nodes/api.js';
 
@@ -19,7 +18,9 @@ export function parseNvidiaSmi(output: string): string[] {
 }
 
 /** Asks `nvidia-smi -L` for the GPUs; a missing binary or a failure means none. */
-export function detectGpus(): Promise<string[]> {
+export async function detectGpus(): Promise<string[]> {
+  // Loaded here: a cached run never asks, and node:child_process costs milliseconds to load.
+  const {execFile} = await import('node:child_process');
   return new Promise((resolve) => {
     execFile('nvidia-smi', ['-L'], {timeout: 10_000}, (error, stdout) => {
       resolve(error === null ? parseNvidiaSmi(stdout) : []);

@@ -7,7 +7,7 @@
  * put there, and a later publication removes exactly those (never the folder, never anything a person added). A
  * folder that exists without that list is not ours, and nothing is written into it.
  */
-import {createHash} from 'node:crypto';
+import {createRequire} from 'node:module';
 import {cp, lstat, mkdir, readdir, readFile, rmdir, unlink, writeFile} from 'node:fs/promises';
 import {dirname, extname, isAbsolute, join, relative} from 'node:path';
 import type {CacheStore} from '../cache/store.js';
@@ -40,7 +40,11 @@ const SAFE = /[A-Za-z0-9._=,{}[\]-]/;
 /** File names longer than this get a hash suffix instead of their tail (the limit is 255 bytes on most systems). */
 const MAX_NAME = 120;
 
+const require = createRequire(import.meta.url);
+
 function digest(text: string, length: number): string {
+  // Loaded on first use, for long names only: every run imports this module, and node:crypto costs milliseconds.
+  const {createHash} = require('node:crypto') as typeof import('node:crypto');
   return createHash('sha256').update(text).digest('hex').slice(0, length);
 }
 

@@ -5,7 +5,7 @@
 import {createWriteStream} from 'node:fs';
 import type {WriteStream} from 'node:fs';
 import {mkdir, writeFile} from 'node:fs/promises';
-import {randomBytes} from 'node:crypto';
+import {randomHex} from '../cache/random-hex.js';
 import {dirname, join} from 'node:path';
 import type {RunEvent, RunStatus} from './events.js';
 import type {NodeReport} from './executor.js';
@@ -42,7 +42,7 @@ export function runsDir(cwd: string): string {
  * hex digits so two runs started in the same millisecond do not collide.
  */
 export function newRunId(now: Date = new Date()): string {
-  return `${now.toISOString().replace(/[:.]/g, '-')}-${randomBytes(2).toString('hex')}`;
+  return `${now.toISOString().replace(/[:.]/g, '-')}-${randomHex(2)}`;
 }
 
 /** Builds the summary from the executor's reports. */

@@ -18,7 +18,7 @@
 import {existsSync, readFileSync, statSync} from 'node:fs';
 import {mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises';
 import {createRequire} from 'node:module';
-import {randomBytes} from 'node:crypto';
+import {randomHex} from '../cache/random-hex.js';
 import {dirname, join} from 'node:path';
 import {fileURLToPath} from 'node:url';
 import type {SourceInput, RegistryRequest} from './analyze-source.js';
@@ -192,7 +192,7 @@ export async function openStoredAnalysis(options: StoredAnalysisOptions, input: 
         plan: stored,
       };
       // Written aside and renamed, so a reader never sees half a record; two writers leave one whole record.
-      const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      const temp = `${path}.${process.pid}.${randomHex(4)}.tmp`;
       try {
         await mkdir(options.dir, {recursive: true});
         await writeFile(temp, JSON.stringify(record));

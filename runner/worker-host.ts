@@ -4,12 +4,19 @@
  *
  * Workers are forked lazily, so a fully cached run starts none (and so loads no tfjs).
  */
-import {fork} from 'node:child_process';
+import {createRequire} from 'node:module';
 import type {ChildProcess} from 'node:child_process';
 import {fileURLToPath} from 'node:url';
-import {randomBytes} from 'node:crypto';
+import {randomHex} from '../cache/random-hex.js';
 import type {ParentMessage, WorkerJob, WorkerMessage, WrittenOutput} from './worker-protocol.js';
 import {formatDuration} from './duration.js';
+
+const require = createRequire(import.meta.url);
+
+/** node:child_process, loaded when the first worker starts: a cached run starts none, and loading it costs milliseconds. */
+function childProcess(): typeof import('node:child_process') {
+  return require('node:child_process') as typeof import('node:child_process');
+}
 
 /** How a job ended. */
 export type JobOutcome =
@@ -86,7 +93,7 @@ export class WorkerHost {
     const {path, execArgv} = workerEntry();
     const env = {...(this.#options.env ?? process.env)};
     if (cudaVisibleDevices !== undefined) env['CUDA_VISIBLE_DEVICES'] = cudaVisibleDevices;
-    const child = fork(path, [], {execArgv, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json'});
+    const child = childProcess().fork(path, [], {execArgv, env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'json'});
     this.started++;
     const ended = (stream: NodeJS.ReadableStream | null): Promise<void> =>
       stream === null ? Promise.resolve() : new Promise((resolve) => {
@@ -168,7 +175,7 @@ export class WorkerHost {
     worker.onOutput = (line) => options.listener.log(line);
     // The worker prints this on stdout and stderr after the node ends: output can lag behind the IPC message that
     // says the node ended, and must not be lost or handed to the next job.
-    const mark = `\u0000distillery-output-end:${randomBytes(6).toString('hex')}\u0000`;
+    const mark = `\u0000distillery-output-end:${randomHex(6)}\u0000`;
     worker.mark = mark;
     let aborted = false;
     let timedOut = false;
