@@ -74,15 +74,20 @@ export function buildSummary(
   };
 }
 
+/** A list as JSON with one element per line, indented to sit at the top level of `summary.json`. */
+function oneLineEach(list: readonly unknown[]): string {
+  return list.length === 0 ? '[]' : `[\n${list.map((item) => `    ${JSON.stringify(item)}`).join(',\n')}\n  ]`;
+}
+
 /**
- * The text of `summary.json`: indented, with one line per node (a run of thousands of instances reads, writes and
- * diffs faster than with every key part on a line of its own).
+ * The text of `summary.json`: indented, with one line per node and per result instance (a run of thousands of
+ * instances reads, writes and diffs faster than with every key part on a line of its own).
  */
 export function summaryText(summary: RunSummary): string {
-  const {nodes, ...rest} = summary;
+  const {nodes, results, ...rest} = summary;
   const head = JSON.stringify(rest, null, 2);
-  const list = nodes.length === 0 ? '[]' : `[\n${nodes.map((n) => `    ${JSON.stringify(n)}`).join(',\n')}\n  ]`;
-  return `${head.slice(0, -2)}${head === '{}' ? '{\n' : ',\n'}  "nodes": ${list}\n}\n`;
+  const lists = [...(results === undefined ? [] : [`  "results": ${oneLineEach(results)}`]), `  "nodes": ${oneLineEach(nodes)}`];
+  return `${head.slice(0, -2)}${head === '{}' ? '{\n' : ',\n'}${lists.join(',\n')}\n}\n`;
 }
 
 /** Writes one run's record: events as they come, the summary at the end. */

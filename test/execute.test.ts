@@ -484,8 +484,13 @@ describe('real pipelines', () => {
     assert.equal(events[0]?.type, 'run-started');
     assert.equal(events.at(-1)?.type, 'run-finished');
     assert.equal(events.filter((e) => e.type === 'node-succeeded').length, 3);
-    const summary = JSON.parse(await readFile(join(r.dir, 'out/summary.json'), 'utf8')) as RunSummary;
+    const summaryFile = await readFile(join(r.dir, 'out/summary.json'), 'utf8');
+    const summary = JSON.parse(summaryFile) as RunSummary;
     assert.equal(summary.status, 'ok');
+    // Big grids: one line per node and per result instance, so the record stays quick to write, read and diff.
+    const itemLines = summaryFile.split('\n').filter((line) => line.startsWith('    {"id":'));
+    assert.equal(itemLines.length, summary.nodes.length + (summary.results?.length ?? 0));
+    assert.ok((summary.results?.length ?? 0) > 0);
     assert.match(summary.runId, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z-[0-9a-f]{4}$/);
     assert.deepEqual(summary.nodes.map((n) => [n.id, n.status]).sort(), [['add{add=1}', 'ran'], ['add{add=2}', 'ran'], ['src', 'ran']]);
     const runs = await readdir(join(r.dir, '.distillery', 'runs'));
