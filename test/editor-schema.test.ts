@@ -37,6 +37,12 @@ class Capture extends Writable {
 }
 
 describe('editor schema', () => {
+  it('the pipeline schema the analyzer compiles (without meta-validation, for speed) is a valid JSON Schema', () => {
+    const ajv = new Ajv({strict: true, allowUnionTypes: true});
+    assert.equal(ajv.validateSchema(PIPELINE_SCHEMA), true, JSON.stringify(ajv.errors));
+    assert.equal(ajv.validateSchema({...PIPELINE_SCHEMA, properties: {name: {type: 'nonsense'}}}), false, 'and a broken one would fail');
+  });
+
   it('docs/pipeline.schema.json is exactly what the generator makes from the built-in types', async () => {
     const types = await pipelineTypes(undefined, REPO);
     assert.ok(types.ok);

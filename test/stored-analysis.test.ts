@@ -188,5 +188,8 @@ describe('stored analyses', () => {
     odd.set(step.id, {...step, resources: {gpu: 1}});
     assert.equal(toStored({...plan, nodes: odd}, environment), undefined);
     assert.equal(toStored(plan, {...environment, backend: 'other'}), undefined, 'nor one whose keys have another environment');
+    const drifted = new Map(plan.nodes);
+    drifted.set(step.id, {...step, keyParts: {...step.keyParts, inputs: {...step.keyParts.inputs, extra: ['0123456789abcdef:out']}}});
+    assert.equal(toStored({...plan, nodes: drifted}, environment), undefined, 'nor one whose key parts its inputs do not give');
   });
 });
