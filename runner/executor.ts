@@ -189,6 +189,16 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
     return gone;
   };
 
+  /**
+   * The sink instances report to while they compute. A failure stops new starts from the moment it is reported: the
+   * instance hands its device on before its outcome reaches `compute`, and an instance that was waiting for that
+   * device must already find the run stopped.
+   */
+  const noticeFailures: EventSink = (event) => {
+    if (event.type === 'node-failed' && !event.willRetry) failed = true;
+    emit(event);
+  };
+
   /** Hands the instance to the executor and turns how it ended into its report. */
   const compute = async (node: PlannedNode, upIds: readonly string[]): Promise<Done | typeof INPUTS_VANISHED> => {
     if (!noticedBackend) {
@@ -197,7 +207,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
       emit({type: 'notice', message: describeBackend(node.keyParts.environment, options.env ?? process.env)});
     }
     const outcome = await executor.compute(describeJob(plan, node, projectDir), {
-      emit,
+      emit: noticeFailures,
       retries,
       stopped,
       ...(signal === undefined ? {} : {signal}),

@@ -12,6 +12,7 @@ import {LocalStore} from '../cache/local-store.js';
 import type {CacheStore} from '../cache/store.js';
 import {execute} from '../runner/executor.js';
 import type {ExecuteOptions} from '../runner/executor.js';
+import type {Executor} from '../runner/instance-executor.js';
 import {DevicePool, parseNvidiaSmi} from '../runner/device-pool.js';
 import type {RunEvent} from '../runner/events.js';
 import type {Plan} from '../runner/plan.js';
@@ -169,6 +170,30 @@ describe('executor', () => {
     assert.equal(result.status, 'interrupted');
     assert.deepEqual(result.counts, {ran: 0, cached: 0, failed: 0, skipped: 2});
     assert.deepEqual(await store.list(), []);
+  });
+
+  it('a failure stops new starts as soon as it is reported, before its instance hands its device on', async () => {
+    // An executor that, like the local one, reports the failure, then frees the device (here: asks at once whether
+    // the next instance may start), and only then returns the outcome. Before the fix, the answer was "yes".
+    const r = await rig();
+    const asked: (string | undefined)[] = [];
+    const executor: Executor = {
+      kind: 'local',
+      workersStarted: 0,
+      lookup: () => Promise.resolve({status: 'miss'}),
+      has: () => Promise.resolve(true),
+      compute(job, control) {
+        if (asked.length > 0) return Promise.resolve({status: 'ran', seconds: 0, metrics: {}});
+        control.emit({type: 'node-failed', id: job.id, key: job.key, error: 'boom', attempt: 1, willRetry: false});
+        asked.push(control.stopped());
+        return Promise.resolve({status: 'failed', error: 'boom', seconds: 0});
+      },
+      close: () => Promise.resolve(),
+    };
+    const plan = makePlan(r.module, [{id: 'first', type: 'toy-source', params: {value: 1}, outputs: {out: 'Num'}}]);
+    const {result} = await runPlan(r, plan, {executor});
+    assert.equal(result.status, 'failed');
+    assert.deepEqual(asked, ['not started after an earlier failure']);
   });
 });
 
