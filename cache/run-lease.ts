@@ -12,7 +12,8 @@
  * a lease of another host is judged by its heartbeat (the holder touches it every few seconds), and only after a long
  * silence, because wrongly ending a live lease costs a recomputation while keeping a dead one only delays a collection.
  */
-import {open, readdir, readFile, stat, unlink, utimes} from 'node:fs/promises';
+import {closeSync, openSync, unlinkSync, writeFileSync} from 'node:fs';
+import {readdir, readFile, stat, unlink, utimes} from 'node:fs/promises';
 import {join} from 'node:path';
 import {liveness, ownStamp, parseStamp} from './owner-stamp.js';
 import type {OwnerStamp} from './owner-stamp.js';
@@ -39,15 +40,17 @@ interface LeaseFile {
 export async function writeLease(dir: string, name: string, keys: readonly string[]): Promise<HeldLease> {
   const path = join(dir, name);
   const body: LeaseFile = {owner: ownStamp(), keys: [...keys]};
-  const handle = await open(path, 'wx');
+  // Synchronous calls, here and in release: every run writes and removes its lease, a cached one in a few
+  // milliseconds of work, and three thread-pool round trips would cost more than the file operations themselves.
+  const fd = openSync(path, 'wx');
   try {
-    await handle.writeFile(JSON.stringify(body));
+    writeFileSync(fd, JSON.stringify(body));
   } catch (error) {
-    await handle.close();
+    closeSync(fd);
     await unlink(path).catch(() => undefined);
     throw error;
   }
-  await handle.close();
+  closeSync(fd);
   const timer = setInterval(() => {
     const now = new Date();
     utimes(path, now, now).catch(() => undefined);
@@ -59,7 +62,11 @@ export async function writeLease(dir: string, name: string, keys: readonly strin
       if (released) return;
       released = true;
       clearInterval(timer);
-      await unlink(path).catch(() => undefined);
+      try {
+        unlinkSync(path);
+      } catch {
+        // Already gone (a gc judged it dead): nothing is left to release.
+      }
     },
   };
 }

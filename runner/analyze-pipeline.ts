@@ -3,7 +3,7 @@
  * compute keys (analyze-source.ts). Every problem found on the way is collected and returned together as located
  * diagnostics. With a `cache`, a pipeline analyzed before with the same inputs is not analyzed again.
  */
-import {open} from 'node:fs/promises';
+import {closeSync, fstatSync, openSync, readSync} from 'node:fs';
 import path from 'node:path';
 import type {Diagnostic} from './diagnostic.js';
 import {dedupeDiagnostics, errorAt, sortDiagnostics} from './diagnostic.js';
@@ -47,25 +47,26 @@ function environmentOf(env: NodeJS.ProcessEnv): Result<Record<string, string>, D
 /**
  * Reads at most `maxBytes` of a pipeline file. Reading stops at the cap rather than trusting the size the file
  * system reports: `/dev/zero`, a pipe or a `/proc` file report none (or a wrong one) and would otherwise be read
- * until memory runs out.
+ * until memory runs out. Synchronous: a pipeline is a small file read once, before anything else can run, and four
+ * thread-pool round trips cost more than the reads.
  */
-async function readBounded(file: string, maxBytes: number): Promise<Result<string, {why: string; tooLarge: boolean}>> {
-  let handle;
+function readBounded(file: string, maxBytes: number): Result<string, {why: string; tooLarge: boolean}> {
+  let fd: number;
   try {
-    handle = await open(file, 'r');
+    fd = openSync(file, 'r');
   } catch (error: unknown) {
     const code = (error as NodeJS.ErrnoException).code;
     return fail({why: code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : String((error as Error).message), tooLarge: false});
   }
   try {
-    const info = await handle.stat();
+    const info = fstatSync(fd);
     if (info.isDirectory()) return fail({why: 'it is a directory', tooLarge: false});
     if (info.isFile() && info.size > maxBytes) return fail({why: `it has ${info.size} bytes, more than ${maxBytes}`, tooLarge: true});
     const chunks: Buffer[] = [];
     let length = 0;
     for (;;) {
       const chunk = Buffer.alloc(64 * 1024);
-      const {bytesRead} = await handle.read(chunk, 0, chunk.length, null);
+      const bytesRead = readSync(fd, chunk, 0, chunk.length, null);
       if (bytesRead === 0) break;
       chunks.push(chunk.subarray(0, bytesRead));
       length += bytesRead;
@@ -76,7 +77,7 @@ async function readBounded(file: string, maxBytes: number): Promise<Result<strin
     const code = (error as NodeJS.ErrnoException).code;
     return fail({why: code === 'EISDIR' ? 'it is a directory' : String((error as Error).message), tooLarge: false});
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -96,7 +97,7 @@ export async function analyzePipeline(
 
   const limits = limitsFrom(env);
   if (!limits.ok) return failed([limits.error]);
-  const read = await readBounded(absolute, limits.value.pipelineBytes);
+  const read = readBounded(absolute, limits.value.pipelineBytes);
   if (!read.ok) {
     const hint = read.error.tooLarge ? `a pipeline is at most ${limits.value.pipelineBytes} bytes; ${LIMIT_VARIABLES.pipelineBytes} raises the limit` : undefined;
     return failed([errorAt('file-unreadable', {file: display, line: 1, col: 1}, `cannot read the pipeline: ${read.error.why}`, hint)]);

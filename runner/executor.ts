@@ -115,6 +115,8 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
   let problem: RunProblem | undefined;
   let noticedBackend = false;
   const memo = new Map<string, Promise<Done>>();
+  /** Whether some instance was started again (see refresh). */
+  let refreshed = false;
   emit({
     type: 'run-started',
     runId: options.runId ?? '',
@@ -243,6 +245,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
 
   /** Runs `id` again (its entry vanished), unless another consumer already did; resolves to its new outcome. */
   const refresh = (id: string, stale: Promise<Done> | undefined): Promise<Done> => {
+    refreshed = true;
     if (memo.get(id) === stale) {
       emit({type: 'notice', message: `the cache entry of ${id} vanished while this run needed it (removed by another process?): computing it again`});
       memo.set(id, run(id));
@@ -304,9 +307,10 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
 
   let results: Done[];
   try {
-    await Promise.all(plan.order.map(runMemo));
-    // An instance computed again after its entry vanished has a newer outcome than the first one awaited above.
     results = await Promise.all(plan.order.map(runMemo));
+    // An instance computed again after its entry vanished has a newer outcome than the first one awaited above
+    // (awaited only then: a thousand settled promises still cost a few milliseconds).
+    if (refreshed) results = await Promise.all(plan.order.map(runMemo));
   } finally {
     await executor.close();
     await runLease?.release();

@@ -2,7 +2,7 @@
  * Run records: every run writes `<cwd>/.distillery/runs/<run-id>/summary.json` and `events.jsonl`, so a later
  * `plan --explain` can say what changed since the last run and a failure's stack is kept off the terminal.
  */
-import {createWriteStream} from 'node:fs';
+import {closeSync, createWriteStream, openSync, writeFileSync} from 'node:fs';
 import type {WriteStream} from 'node:fs';
 import {mkdir, writeFile} from 'node:fs/promises';
 import {randomHex} from '../cache/random-hex.js';
@@ -94,7 +94,12 @@ export function summaryText(summary: RunSummary): string {
 export class RunRecorder {
   readonly runId: string;
   readonly dir: string;
-  readonly #events: WriteStream;
+  /**
+   * `events.jsonl`, written with synchronous appends: one per tick at most (see record), and a run's last lines
+   * reach the file without a stream to drain at the end (for a cached run of 1,000 instances, the thread-pool round
+   * trips of an asynchronous stream cost more than the writes). Undefined when it could not be opened.
+   */
+  #events: number | undefined;
   /** One log per started instance, open while it runs. */
   readonly #logs = new Map<string, WriteStream>();
   /** Event lines not yet handed to the stream. */
@@ -103,9 +108,8 @@ export class RunRecorder {
   private constructor(runId: string, dir: string) {
     this.runId = runId;
     this.dir = dir;
-    this.#events = createWriteStream(join(dir, 'events.jsonl'), {flags: 'a'});
     // A full disk must not crash the run; the summary write reports the problem.
-    this.#events.on('error', () => undefined);
+    this.#events = attempt(() => openSync(join(dir, 'events.jsonl'), 'a'));
   }
 
   /** Creates `<cwd>/.distillery/runs/<runId>/`. */
@@ -159,8 +163,11 @@ export class RunRecorder {
 
   #flush(): void {
     if (this.#pending.length === 0) return;
-    this.#events.write(this.#pending.join(''));
+    const text = this.#pending.join('');
     this.#pending.length = 0;
+    const fd = this.#events;
+    // writeFileSync on a descriptor writes until all of the text is out (one write(2) may write less).
+    if (fd !== undefined) attempt(() => writeFileSync(fd, text));
   }
 
   #closeLog(id: string): void {
@@ -172,9 +179,14 @@ export class RunRecorder {
   async finish(summary: RunSummary, extraPath?: string): Promise<void> {
     const text = summaryText(summary);
     this.#flush();
-    await Promise.all([this.#events, ...this.#logs.values()].map((stream) => new Promise<void>((resolve) => stream.end(resolve))));
+    const fd = this.#events;
+    // Forgotten before it is closed: a later line must never reach whatever file reuses the descriptor's number.
+    this.#events = undefined;
+    if (fd !== undefined) attempt(() => closeSync(fd));
+    await Promise.all([...this.#logs.values()].map((stream) => new Promise<void>((resolve) => stream.end(resolve))));
     this.#logs.clear();
-    await writeFile(join(this.dir, 'summary.json'), text);
+    // Synchronous too: nothing else is left to do, and a thread-pool write of a large summary only adds waiting.
+    writeFileSync(join(this.dir, 'summary.json'), text);
     if (extraPath !== undefined) {
       await mkdir(dirname(extraPath), {recursive: true});
       await writeFile(extraPath, text);
@@ -182,3 +194,11 @@ export class RunRecorder {
   }
 }
 
+/** The result of `f`, or undefined when it throws (record-keeping that must never end a run). */
+function attempt<T>(f: () => T): T | undefined {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}

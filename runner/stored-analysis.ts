@@ -16,7 +16,7 @@
  * time.
  */
 import {existsSync, readFileSync, statSync} from 'node:fs';
-import {mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises';
+import {mkdir, rename, rm, writeFile} from 'node:fs/promises';
 import {createRequire} from 'node:module';
 import {randomHex} from '../cache/random-hex.js';
 import {dirname, join} from 'node:path';
@@ -165,7 +165,8 @@ export async function openStoredAnalysis(options: StoredAnalysisOptions, input: 
     async lookup() {
       let record: unknown;
       try {
-        record = JSON.parse(await readFile(path, 'utf8'));
+        // Synchronous: the run waits for this record before anything else, so a thread-pool read only adds waiting.
+        record = JSON.parse(readFileSync(path, 'utf8'));
       } catch {
         return undefined;
       }
