@@ -1,4 +1,6 @@
 /** Process entry for the CLI: wires the real streams and sets the exit code. */
+// First, so that every other module is compiled under the CLI's V8 settings.
+import './cli-v8-flags.js';
 import {main, reportUnexpected} from './cli.js';
 
 const io = {stdout: process.stdout, stderr: process.stderr, cwd: process.cwd(), env: process.env};
