@@ -6,8 +6,9 @@
  * optimizing them (TurboFan, on compile threads that compete with the main thread on a small machine) than the
  * optimized code gives back. A larger interrupt budget lets a function run longer before V8 considers optimizing it;
  * hot code that runs for long is still optimized, a little later. Measured on a 2-core machine in alternating runs:
- * a no-op run of 1,001 cached instances takes about 17 ms less (220.6 against 203.6 ms, medians of 15), and
- * analyzing a plan of 10,001 instances in full about 70 ms less (0.748 against 0.673 s, `npm run bench -- plan`).
+ * a no-op run of 1,001 cached instances takes about 14 ms less (208.2 against 222.3 ms, medians of 15), and
+ * analyzing a plan of 10,001 instances in full 0.729 and 0.696 s against 0.755 and 0.762 s (`npm run bench -- plan`,
+ * two alternating pairs).
  *
  * A budget set in the node options (`--interrupt-budget` in NODE_OPTIONS or on node's command line) wins.
  */
