@@ -256,7 +256,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
   const run = async (id: string): Promise<Done> => {
     const node = plan.nodes.get(id);
     if (node === undefined) throw new Error(`Internal error: plan has no node '${id}'`);
-    const upIds = [...new Set(node.inputs.flatMap((i) => i.from))].sort();
+    const upIds = upstreamIds(node);
     try {
       for (let round = 0; ; round++) {
         const done = await attempt(node, upIds, round);
@@ -269,12 +269,12 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
 
   /** One try at an instance: its inputs, then the cache, then the executor. */
   const attempt = async (node: PlannedNode, upIds: readonly string[], round: number): Promise<Done | typeof INPUTS_VANISHED> => {
-    const promises = new Map(upIds.map((u) => [u, runMemo(u)]));
-    const ups = await Promise.all(promises.values());
-    const upstream = new Map(upIds.map((u, i) => [u, ups[i] as Done]));
-    for (const [upId, up] of upstream) {
+    // Plain arrays, and no await without inputs: a cached run goes through here for every instance at once.
+    const promises = upIds.map(runMemo);
+    const ups = promises.length === 0 ? [] : await Promise.all(promises);
+    for (const [i, up] of ups.entries()) {
       if (up.report.status === 'failed' || up.report.status === 'skipped') {
-        return skip(node, `upstream ${upId} ${up.report.status === 'failed' ? 'failed' : 'was skipped'}`);
+        return skip(node, `upstream ${upIds[i]} ${up.report.status === 'failed' ? 'failed' : 'was skipped'}`);
       }
     }
     const hit = await lookup(node);
@@ -288,7 +288,7 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
         emit({type: 'node-failed', id: node.id, key: node.key, error: message, attempt: 1, willRetry: false});
         return {report: report(node, 'failed', {error: message})};
       }
-      await Promise.all(gone.map((upId) => refresh(upId, promises.get(upId))));
+      await Promise.all(gone.map((upId) => refresh(upId, promises[upIds.indexOf(upId)])));
       return INPUTS_VANISHED;
     }
     const why = stopped();
@@ -320,6 +320,15 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
   const status: RunStatus = signal?.aborted === true ? 'interrupted' : counts.failed > 0 ? 'failed' : 'ok';
   emit({type: 'run-finished', status, counts, seconds: (performance.now() - started) / 1000});
   return {status, ...(problem === undefined ? {} : {problem}), nodes: results.map((r) => r.report), counts, workersStarted: executor.workersStarted};
+}
+
+/** The instances `node` reads from, each once, sorted. */
+function upstreamIds(node: PlannedNode): readonly string[] {
+  // Most instances read one upstream instance through one port: no set to build then.
+  const [first, ...more] = node.inputs;
+  if (first === undefined) return [];
+  if (more.length === 0 && first.from.length === 1) return first.from;
+  return [...new Set(node.inputs.flatMap((i) => i.from))].sort();
 }
 
 /**
