@@ -7,12 +7,13 @@
  *   `tmp/<host>.<pid>.<rand>/`  staging folders and entries on their way out; the name says who owns them
  *   `locks/<key>.lock`  per-key locks (see key-lock.ts); `locks/gc.lock` serialises gc with new leases
  *   `leases/<host>.<pid>.<rand>.json`  the keys each running run reads (see run-lease.ts)
+ *   `memo/<hash>.json`  when runs over a set of keys last touched their entries (see touch-memo.ts)
  * An entry only appears by renaming a complete staging folder (manifest written last) into place, so a crash or
  * `kill -9` at any moment leaves either no entry or a whole one; the leftovers live in `tmp/`, which is never read as
  * an entry and is cleaned when its owner is dead.
  *
  * What may be removed is decided by name as well as by the marker: only entry folders (`<key[0:2]>/<key>`), temp
- * folders and lock and lease files named in this store's own patterns. Any other file, even inside a marked cache,
+ * folders, and lock, lease and memo files named in this store's own patterns. Any other file, even inside a marked cache,
  * is left alone.
  */
 import {hostname} from 'node:os';
@@ -36,7 +37,8 @@ import type {
 import {checkManifest, MANIFEST_FILE} from './manifest.js';
 import {CommitRefused} from './store.js';
 import type {Manifest, ManifestFile} from './manifest.js';
-import {hashFile} from './content-hash.js';
+import {hashFile, xxhashApi} from './content-hash.js';
+import {MEMO_DIR, MEMO_NAME, MEMO_STALE_MS, TouchMemo} from './touch-memo.js';
 import {acquireLock, isPidAlive, tryLock} from './key-lock.js';
 import type {HeldLock, LockOptions} from './key-lock.js';
 import {CacheFolderError, inspectCacheFolder, writeMarker} from './cache-marker.js';
@@ -129,6 +131,9 @@ export class LocalStore implements CacheStore {
 
   /** `location`, normalised once. */
   readonly #root: string;
+
+  /** The touch memos of the leases held now (see touch-memo.ts): a hit of one of their keys consults its memo. */
+  readonly #memos: TouchMemo[] = [];
 
   private constructor(root: string, options: LocalStoreOptions) {
     this.location = root;
@@ -263,11 +268,16 @@ export class LocalStore implements CacheStore {
       return {status: 'corrupt', reason: reason ?? 'bad manifest'};
     }
     if (options.touch !== false && this.#writable) {
-      const now = new Date();
-      try {
-        utimesSync(`${dir}${sep}${USED_FILE}`, now, now);
-      } catch {
-        await writeFile(join(dir, USED_FILE), '').catch(() => undefined);
+      const now = Date.now();
+      // Within the memo's interval a run of the same keys has already marked every one of their entries as used.
+      const memo = this.#memos.length === 0 ? undefined : this.#memos.find((m) => m.has(key));
+      if (memo === undefined || memo.needsTouch(now)) {
+        try {
+          utimesSync(`${dir}${sep}${USED_FILE}`, now / 1000, now / 1000);
+        } catch {
+          await writeFile(join(dir, USED_FILE), '').catch(() => undefined);
+        }
+        memo?.touched(key, now);
       }
     }
     return {status: 'hit', entry: {key, dir, manifest}};
@@ -481,12 +491,27 @@ export class LocalStore implements CacheStore {
   async lease(keys: readonly string[], options: {readonly onWait?: () => void; readonly signal?: AbortSignal} = {}): Promise<HeldLease> {
     this.#mustWrite('lease');
     const gate = await this.#gcLock(options);
+    let lease: HeldLease;
     try {
       const name = `${HOST_TAG}.${process.pid}.${randomHex(6)}.json`;
-      return await writeLease(join(this.location, LEASE_DIR), name, keys);
+      lease = await writeLease(join(this.location, LEASE_DIR), name, keys);
     } finally {
       await gate.release();
     }
+    // The keys a run reads are the keys it leases: their touch memo is loaded now and saved when the run ends.
+    const memo = TouchMemo.load(this.location, (await xxhashApi()).h64ToString(keys.join('\n')), keys);
+    this.#memos.push(memo);
+    let released = false;
+    return {
+      release: async () => {
+        if (!released) {
+          released = true;
+          this.#memos.splice(this.#memos.indexOf(memo), 1);
+          memo.save();
+        }
+        await lease.release();
+      },
+    };
   }
 
   async #gcLock(options: {readonly onWait?: () => void; readonly signal?: AbortSignal}): Promise<HeldLock> {
@@ -519,6 +544,16 @@ export class LocalStore implements CacheStore {
       }
     }
     if (locks) {
+      // Memos (and memo temp files left by a crash) that no run has written for a week: ours by name, and old.
+      const memoDir = join(this.location, MEMO_DIR);
+      for (const name of await readdir(memoDir).catch(() => [] as string[])) {
+        if (!MEMO_NAME.test(name)) continue;
+        const old = await stat(join(memoDir, name)).then((s) => Date.now() - s.mtimeMs > MEMO_STALE_MS, () => false);
+        if (old) {
+          await rm(join(memoDir, name), {force: true});
+          removed++;
+        }
+      }
       const lockDir = join(this.location, LOCK_DIR);
       for (const name of await readdir(lockDir).catch(() => [] as string[])) {
         // Debris of a lock being created or broken when its process died (see key-lock.ts): ours by name, and old.

@@ -145,6 +145,76 @@ describe('LocalStore on disk', () => {
     assert.deepEqual(await readdir(leases), ['README']);
   });
 
+  it('within a run, a hit touches its entry once per touch interval, through the touch memo of the leased keys', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root);
+    const [a, b] = [testKey('memo-a'), testKey('memo-b')];
+    const dirA = await put(store, a, 'a');
+    const dirB = await put(store, b, 'b');
+    const longAgo = new Date(Date.now() - 10 * 24 * 3600_000);
+    const usedAt = async (dir: string): Promise<number> => (await stat(join(dir, '.used'))).mtimeMs;
+    const age = async (dir: string): Promise<void> => utimes(join(dir, '.used'), longAgo, longAgo);
+    await age(dirA);
+    await age(dirB);
+    // The first run over [a, b] touches both, and remembers that it did.
+    const first = await store.lease([a, b]);
+    assert.equal((await store.get(a)).status, 'hit');
+    assert.equal((await store.get(b)).status, 'hit');
+    await first.release();
+    assert.ok((await usedAt(dirA)) > longAgo.getTime() + 1000);
+    const memos = await readdir(join(root, 'memo'));
+    assert.equal(memos.length, 1);
+    // The next run within the interval does not touch them again...
+    await age(dirA);
+    const second = await store.lease([a, b]);
+    assert.equal((await store.get(a)).status, 'hit');
+    await second.release();
+    assert.ok(Math.abs((await usedAt(dirA)) - longAgo.getTime()) < 2);
+    // ...a lookup outside any lease does, as does a run over another set of keys (another memo)...
+    assert.equal((await store.get(a)).status, 'hit');
+    assert.ok((await usedAt(dirA)) > longAgo.getTime() + 1000);
+    await age(dirA);
+    const other = await store.lease([a]);
+    assert.equal((await store.get(a)).status, 'hit');
+    await other.release();
+    assert.ok((await usedAt(dirA)) > longAgo.getTime() + 1000);
+    // ...and so does a run whose memo is damaged: it is then only not used.
+    const memoFile = join(root, 'memo', memos[0] ?? '');
+    await writeFile(memoFile, '{"format": 1, "touched": {');
+    await age(dirB);
+    const third = await store.lease([a, b]);
+    assert.equal((await store.get(b)).status, 'hit');
+    await third.release();
+    assert.ok((await usedAt(dirB)) > longAgo.getTime() + 1000);
+    // A run that touched only some of its keys says nothing of the others: it writes no memo.
+    assert.equal(await readFile(memoFile, 'utf8'), '{"format": 1, "touched": {');
+    // A hit still checks everything: the memo only saves touches.
+    await rm(join(dirB, 'out.json'), {force: true});
+    const fourth = await store.lease([a, b]);
+    assert.equal((await store.get(b)).status, 'corrupt');
+    await fourth.release();
+  });
+
+  it('gc removes touch memos no run has written for a week, and nothing else in their folder', async () => {
+    const root = join(await tempDir(), 'cache');
+    const store = await LocalStore.open(root);
+    const a = testKey('memo-gc');
+    await put(store, a, 'a');
+    const lease = await store.lease([a]);
+    await store.get(a);
+    await lease.release();
+    const memoDir = join(root, 'memo');
+    const [memo] = await readdir(memoDir);
+    assert.ok(memo !== undefined);
+    await writeFile(join(memoDir, 'notes.txt'), 'mine');
+    await writeFile(join(memoDir, '0123456789abcdef.json'), '{}');
+    const weeksAgo = new Date(Date.now() - 8 * 24 * 3600_000);
+    for (const name of ['notes.txt', '0123456789abcdef.json']) await utimes(join(memoDir, name), weeksAgo, weeksAgo);
+    const report = await store.gc({keep: new Set([a])});
+    assert.equal(report.strayRemoved, 1);
+    assert.deepEqual((await readdir(memoDir)).sort(), [memo, 'notes.txt'].sort());
+  });
+
   it('a store opened read-only creates nothing, removes nothing and refuses to write', async () => {
     const dir = await tempDir();
     const missing = await LocalStore.open(join(dir, 'missing'), {mode: 'read'});
