@@ -5,7 +5,7 @@
  * its inputs, declared environment) and nothing else, so reformatting the YAML or reordering keys keeps every key,
  * and changing a value changes exactly that node's key and, through the Merkle chain of input keys, its dependents'.
  */
-import xxhash from 'xxhash-wasm';
+import {xxhashApi} from '../cache/content-hash.js';
 import type {CacheKey, KeyParts} from './plan.js';
 import {canonicalJson} from './canonical-json.js';
 
@@ -19,9 +19,9 @@ export interface Hasher {
 
 let hasher: Promise<Hasher> | undefined;
 
-/** The process-wide hasher (the wasm module is compiled once). */
+/** The process-wide hasher (the wasm module is compiled once, for the cache's hashing too). */
 export function getHasher(): Promise<Hasher> {
-  hasher ??= xxhash().then((api) => ({
+  hasher ??= xxhashApi().then((api) => ({
     hashString: (text) => api.h64ToString(text),
     hashBytes: (bytes) => api.h64Raw(bytes).toString(16).padStart(16, '0'),
   }));
