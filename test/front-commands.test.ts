@@ -240,6 +240,27 @@ describe('command-line conventions', () => {
     assert.equal(result.code, 0);
   });
 
+  test('standard output through its descriptor: all of it, in order; a descriptor that fails hands the rest to the stream', async () => {
+    await using rig = await AnalyzeRig.create();
+    const {FdOutput} = await import('../runner/text-output.js');
+    const {closeSync, openSync, readFileSync} = await import('node:fs');
+    const file = path.join(rig.dir, 'out.txt');
+    const fd = openSync(file, 'w');
+    const never = (): NodeJS.WriteStream => assert.fail('no stream is needed while the descriptor takes everything');
+    const out = new FdOutput(fd, never);
+    const text = 'line 1\n' + 'é ∑ 🙂 '.repeat(20_000) + '\nlast line without newline';
+    out.write(text);
+    out.write('!');
+    closeSync(fd);
+    assert.equal(readFileSync(file, 'utf8'), text + '!');
+    // A descriptor that cannot be written (here: closed) gives the rest, and everything after, to the stream.
+    const stream = new Capture();
+    const broken = new FdOutput(fd, () => stream as unknown as NodeJS.WriteStream);
+    broken.write('a');
+    broken.write('b');
+    assert.equal(stream.text, 'ab');
+  });
+
   test('cache ls --json; gc --dry-run changes nothing; a big gc lists what it would remove and needs --yes', async () => {
     await using rig = await AnalyzeRig.create();
     const {LocalStore} = await import('../cache/local-store.js');

@@ -1,10 +1,10 @@
 /** The shape of one CLI sub-command, so the dispatcher can load each lazily (a cached run must start fast). */
-import type {Writable} from 'node:stream';
+import type {TextOutput} from '../text-output.js';
 
 /** Where a command reads and writes: injected so tests can capture output and library code never uses `console`. */
 export interface CommandIO {
-  readonly stdout: Writable & {isTTY?: boolean; columns?: number};
-  readonly stderr: Writable & {isTTY?: boolean};
+  readonly stdout: TextOutput;
+  readonly stderr: TextOutput;
   readonly cwd: string;
   readonly env: NodeJS.ProcessEnv;
 }

@@ -1,13 +1,13 @@
 /** `--json`: one JSON object per event per line, for scripts. */
-import type {Writable} from 'node:stream';
+import type {TextOutput} from '../text-output.js';
 import type {RunEvent} from '../events.js';
 import type {Logger} from './logger.js';
 
 /** Writes each event as a JSON line (the stack of a failure included: a machine reader wants it). */
 export class JsonLogger implements Logger {
-  readonly #out: Writable;
+  readonly #out: TextOutput;
 
-  constructor(out: Writable) {
+  constructor(out: TextOutput) {
     this.#out = out;
   }
 

@@ -1,5 +1,5 @@
 /** Plain lines, for logs and pipes (not a TTY). */
-import type {Writable} from 'node:stream';
+import type {TextOutput} from '../text-output.js';
 import type {RunEvent} from '../events.js';
 import type {Logger} from './logger.js';
 import {formatEvent} from './format-event.js';
@@ -24,7 +24,7 @@ export interface PlainLoggerOptions {
  * 26 queued, ETA 4m10s`) at most every PROGRESS_LINE_MS, so a long run shows it is alive and how far it is.
  */
 export class PlainLogger implements Logger {
-  readonly #out: Writable;
+  readonly #out: TextOutput;
   readonly #tally: RunTally;
   readonly #lastProgress = new Map<string, number>();
   readonly #now: () => number;
@@ -33,7 +33,7 @@ export class PlainLogger implements Logger {
   /** Lines not yet written (see #write). */
   readonly #pending: string[] = [];
 
-  constructor(out: Writable, options: PlainLoggerOptions = {}) {
+  constructor(out: TextOutput, options: PlainLoggerOptions = {}) {
     this.#out = out;
     this.#now = options.now ?? Date.now;
     this.#tally = new RunTally(options.estimator);

@@ -1,5 +1,5 @@
 /** On a TTY: a progress bar per running instance (cli-progress multibar), other events as lines above the bars. */
-import type {Writable} from 'node:stream';
+import type {TextOutput} from '../text-output.js';
 import cliProgress from 'cli-progress';
 import type {RunEvent} from '../events.js';
 import type {Logger} from './logger.js';
@@ -25,7 +25,7 @@ export class ProgressLogger implements Logger {
   readonly #tally: RunTally;
   #overall: cliProgress.SingleBar | undefined;
 
-  constructor(out: Writable & {isTTY?: boolean}, options: ProgressLoggerOptions = {}) {
+  constructor(out: TextOutput, options: ProgressLoggerOptions = {}) {
     this.#tally = new RunTally(options.estimator);
     this.#bars = new cliProgress.MultiBar(
       {
