@@ -16,7 +16,6 @@ import {describeBackend} from '../ml/backend-probe.js';
 import type {DevicePool} from './device-pool.js';
 import type {Executor} from './instance-executor.js';
 import {openExecutor} from './open-executor.js';
-import {describeJob} from './portable-job.js';
 import {unreachable} from './unreachable.js';
 import {classifyError} from './error-kind.js';
 
@@ -208,6 +207,8 @@ export async function execute(plan: Plan, store: CacheStore, options: ExecuteOpt
       noticedBackend = true;
       emit({type: 'notice', message: describeBackend(node.keyParts.environment, options.env ?? process.env)});
     }
+    // Loaded when something is computed: a cached run describes no job.
+    const {describeJob} = await import('./portable-job.js');
     const outcome = await executor.compute(describeJob(plan, node, projectDir), {
       emit: noticeFailures,
       retries,

@@ -10,20 +10,17 @@
  */
 import type {CacheEntry, CacheStore, HeldLock} from '../cache/store.js';
 import {CommitRefused} from '../cache/store.js';
-import type {Manifest} from '../cache/manifest.js';
 import type {DevicePool, Lease} from './device-pool.js';
 import type {EventSink} from './events.js';
 import type {PortableJob} from './portable-job.js';
 import {unreachable} from './unreachable.js';
+import {storeLookup} from './store-lookup.js';
+import type {KeyLookup} from './store-lookup.js';
 import type {WorkerHost} from './worker-host.js';
 import type {InputSource, JobInput, WorkerJob} from './worker-protocol.js';
 
-/** What a look-up of a key found: a hit carries the manifest, and the local entry when there is one here. */
-export type KeyLookup =
-  | {readonly status: 'hit'; readonly manifest: Manifest; readonly entry?: CacheEntry}
-  | {readonly status: 'miss'}
-  /** A damaged entry (already moved out of the way): a miss, with a reason for an event. */
-  | {readonly status: 'corrupt'; readonly reason: string};
+export {storeLookup} from './store-lookup.js';
+export type {KeyLookup} from './store-lookup.js';
 
 /** How an instance ended. */
 export type InstanceOutcome =
@@ -60,21 +57,6 @@ export interface InstanceContext {
   noteOnce(message: string): void;
   /** The name of this process's machine in a cluster, put on `node-started`. */
   readonly worker?: string;
-}
-
-/** The store's look-up as a KeyLookup. */
-export async function storeLookup(store: CacheStore, key: string): Promise<KeyLookup> {
-  const found = await store.get(key);
-  switch (found.status) {
-    case 'hit':
-      return {status: 'hit', manifest: found.entry.manifest, entry: found.entry};
-    case 'miss':
-      return {status: 'miss'};
-    case 'corrupt':
-      return {status: 'corrupt', reason: found.reason};
-    default:
-      return unreachable(found);
-  }
 }
 
 /** Thrown when the run was aborted while waiting for a device or the lock. */
