@@ -13,8 +13,8 @@
  * an entry and is cleaned when its owner is dead.
  *
  * What may be removed is decided by name as well as by the marker: only entry folders (`<key[0:2]>/<key>`), temp
- * folders, and lock, lease and memo files named in this store's own patterns. Any other file, even inside a marked cache,
- * is left alone.
+ * folders, and lock, lease and memo files named in this store's own patterns. Any other file, even inside a marked
+ * cache, is left alone.
  */
 import {hostname} from 'node:os';
 import {join, normalize, relative, sep} from 'node:path';

@@ -51,7 +51,8 @@ export class TouchMemo {
     let touchedAt = 0;
     try {
       const stored = JSON.parse(readFileSync(path, 'utf8')) as {format?: unknown; touchedAt?: unknown};
-      if (stored.format === FORMAT && typeof stored.touchedAt === 'number' && Number.isFinite(stored.touchedAt)) touchedAt = stored.touchedAt;
+      const valid = stored.format === FORMAT && typeof stored.touchedAt === 'number' && Number.isFinite(stored.touchedAt);
+      if (valid) touchedAt = stored.touchedAt as number;
     } catch {
       // Missing, unreadable or not JSON: every hit touches its entry, and this run writes the memo.
     }
