@@ -124,6 +124,13 @@ function fileProblem(file: ManifestFile, info: Stats, manifestMtime: number): st
   return undefined;
 }
 
+/** Removes the file at `path` if it was last modified more than `ageMs` ago; whether it did. */
+async function removeIfOlder(path: string, ageMs: number): Promise<boolean> {
+  const old = await stat(path).then((s) => Date.now() - s.mtimeMs > ageMs, () => false);
+  if (old) await rm(path, {force: true});
+  return old;
+}
+
 /** The local file-system cache store. */
 export class LocalStore implements CacheStore {
   readonly location: string;
@@ -270,7 +277,7 @@ export class LocalStore implements CacheStore {
     if (options.touch !== false && this.#writable) {
       const now = Date.now();
       // Within the memo's interval a run of the same keys has already marked every one of their entries as used.
-      const memo = this.#memos.length === 0 ? undefined : this.#memos.find((m) => m.has(key));
+      const memo = this.#memos.find((m) => m.has(key));
       if (memo === undefined || memo.needsTouch(now)) {
         try {
           utimesSync(`${dir}${sep}${USED_FILE}`, now / 1000, now / 1000);
@@ -547,22 +554,13 @@ export class LocalStore implements CacheStore {
       // Memos (and memo temp files left by a crash) that no run has written for a week: ours by name, and old.
       const memoDir = join(this.location, MEMO_DIR);
       for (const name of await readdir(memoDir).catch(() => [] as string[])) {
-        if (!MEMO_NAME.test(name)) continue;
-        const old = await stat(join(memoDir, name)).then((s) => Date.now() - s.mtimeMs > MEMO_STALE_MS, () => false);
-        if (old) {
-          await rm(join(memoDir, name), {force: true});
-          removed++;
-        }
+        if (MEMO_NAME.test(name) && (await removeIfOlder(join(memoDir, name), MEMO_STALE_MS))) removed++;
       }
       const lockDir = join(this.location, LOCK_DIR);
       for (const name of await readdir(lockDir).catch(() => [] as string[])) {
         // Debris of a lock being created or broken when its process died (see key-lock.ts): ours by name, and old.
         if (LOCK_DEBRIS.test(name)) {
-          const old = await stat(join(lockDir, name)).then((s) => Date.now() - s.mtimeMs > DEBRIS_AGE_MS, () => false);
-          if (old) {
-            await rm(join(lockDir, name), {force: true});
-            removed++;
-          }
+          if (await removeIfOlder(join(lockDir, name), DEBRIS_AGE_MS)) removed++;
           continue;
         }
         const key = name.replace(/\.lock$/, '');

@@ -13,7 +13,7 @@
  * silence, because wrongly ending a live lease costs a recomputation while keeping a dead one only delays a collection.
  */
 import {closeSync, openSync, unlinkSync, writeFileSync} from 'node:fs';
-import {readdir, readFile, stat, unlink, utimes} from 'node:fs/promises';
+import {readdir, readFile, stat, utimes} from 'node:fs/promises';
 import {join} from 'node:path';
 import {liveness, ownStamp, parseStamp} from './owner-stamp.js';
 import type {OwnerStamp} from './owner-stamp.js';
@@ -47,7 +47,11 @@ export async function writeLease(dir: string, name: string, keys: readonly strin
     writeFileSync(fd, JSON.stringify(body));
   } catch (error) {
     closeSync(fd);
-    await unlink(path).catch(() => undefined);
+    try {
+      unlinkSync(path);
+    } catch {
+      // Nothing was left to remove.
+    }
     throw error;
   }
   closeSync(fd);

@@ -102,7 +102,7 @@ export class RunRecorder {
   #events: number | undefined;
   /** One log per started instance, open while it runs. */
   readonly #logs = new Map<string, WriteStream>();
-  /** Event lines not yet handed to the stream. */
+  /** Event lines not yet written to `events.jsonl`. */
   readonly #pending: string[] = [];
   /** The last time #time made, and its millisecond. */
   #lastMs = NaN;

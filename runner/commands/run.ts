@@ -95,14 +95,21 @@ function loggerKind(json: boolean, io: CommandIO): LoggerKind {
   return useColor(io.stdout, io.env) ? 'progress' : 'plain';
 }
 
+/** The module of each kind of logger: loaded early by preloadRunModules, and used by makeLogger. */
+const LOGGER_MODULES = {
+  json: () => import('../loggers/json-logger.js'),
+  progress: () => import('../loggers/progress-logger.js'),
+  plain: () => import('../loggers/plain-logger.js'),
+} as const;
+
 async function makeLogger(kind: LoggerKind, io: CommandIO, estimator: DurationEstimator): Promise<Logger> {
   switch (kind) {
     case 'json':
-      return new (await import('../loggers/json-logger.js')).JsonLogger(io.stdout);
+      return new (await LOGGER_MODULES.json()).JsonLogger(io.stdout);
     case 'progress':
-      return new (await import('../loggers/progress-logger.js')).ProgressLogger(io.stdout, {estimator});
+      return new (await LOGGER_MODULES.progress()).ProgressLogger(io.stdout, {estimator});
     case 'plain':
-      return new (await import('../loggers/plain-logger.js')).PlainLogger(io.stdout, {estimator});
+      return new (await LOGGER_MODULES.plain()).PlainLogger(io.stdout, {estimator});
     default:
       return unreachable(kind);
   }
@@ -123,7 +130,7 @@ function preloadRunModules(logger: LoggerKind): void {
     import('../duration-estimates.js'),
     import('../../cache/local-store.js'),
     import('../../cache/empty-store.js'),
-    logger === 'json' ? import('../loggers/json-logger.js') : logger === 'progress' ? import('../loggers/progress-logger.js') : import('../loggers/plain-logger.js'),
+    LOGGER_MODULES[logger](),
   ];
   for (const loading of modules) loading.catch(() => undefined);
 }
