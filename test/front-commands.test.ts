@@ -181,6 +181,39 @@ describe('the real CLI process', () => {
     const good = run('good.yaml');
     assert.equal(good.status, 0, good.stderr);
   });
+
+  test('the young generation keeps its size for the first second; node options that size it win', async () => {
+    await using rig = await AnalyzeRig.create();
+    // Keeps about 40 MB of small objects alive, as a command keeps its plan, and reports how much the young
+    // generation grew meanwhile: V8 doubles it while objects survive, unless the CLI's settings hold it.
+    const probe = (settings: 'cli' | 'none', waitMs: number) => `
+      ${settings === 'cli' ? `await import(${JSON.stringify(path.join(REPO, 'runner', 'cli-v8-flags.ts'))});` : ''}
+      const {getHeapSpaceStatistics} = await import('node:v8');
+      await new Promise((resolve) => setTimeout(resolve, ${waitMs}));
+      const young = () => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size;
+      const before = young();
+      const kept = [];
+      for (let i = 0; i < 400_000; i++) kept.push({i, name: 'instance ' + i, parts: [i, i + 1]});
+      process.stdout.write(String((young() - before) / 2 ** 20) + ' ' + kept.length);
+    `;
+    const growthMiB = async (settings: 'cli' | 'none', waitMs: number, nodeOptions = ''): Promise<number> => {
+      const file = path.join(rig.dir, `probe-${settings}-${waitMs}.mjs`);
+      await writeFile(file, probe(settings, waitMs));
+      const result = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), file], {
+        encoding: 'utf8',
+        env: {...process.env, NODE_OPTIONS: nodeOptions},
+      });
+      assert.equal(result.status, 0, result.stderr);
+      return Number(result.stdout.split(' ')[0]);
+    };
+    const held = await growthMiB('cli', 0);
+    assert.equal(held, 0, `the young generation should keep its size, but it grew by ${held} MiB`);
+    // Without the CLI's settings, after its first second, or sized by the user, it grows as V8 has it.
+    for (const [settings, waitMs, options] of [['none', 0, ''], ['cli', 1300, ''], ['cli', 0, '--max-semi-space-size=16']] as const) {
+      const grown = await growthMiB(settings, waitMs, options);
+      assert.ok(grown >= 8, `${settings} settings, ${waitMs} ms, '${options}': expected the young generation to grow, it grew by ${grown} MiB`);
+    }
+  });
 });
 
 describe('command-line conventions', () => {
