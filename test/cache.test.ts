@@ -363,3 +363,58 @@ process.on('exit', () => {
   // Best effort: temp rigs are small; leave nothing behind in the OS temp dir.
   for (const dir of dirs) void rm(dir, {recursive: true, force: true});
 });
+
+describe('manifest shape check', () => {
+  const key = 'abcdef0123456789';
+  const valid = (): Record<string, unknown> => ({
+    version: 1,
+    key,
+    files: [
+      {path: 'out.json', size: 1, hash: '0123456789abcdef'},
+      {path: 'sub/weights.bin', size: 8, hash: 'fedcba9876543210'},
+    ],
+    outputs: {out: {format: 'json', file: 'out.json'}, weights: {format: 'file', file: 'sub/weights.bin'}},
+    metrics: {acc: 0.5},
+    timings: {startedAt: '2026-01-01T00:00:00.000Z', seconds: 1},
+    producer: {nodeId: 'n', type: 't', host: 'h', distilleryVersion: '0.1.0'},
+    createdAt: '2026-01-01T00:00:01.000Z',
+  });
+
+  it('accepts a well-formed manifest and refuses each kind of damage with its reason', async () => {
+    const {checkManifest} = await import('../cache/manifest.js');
+    const manifest = valid();
+    assert.equal(checkManifest(manifest, key), manifest);
+    const file = (path: string) => ({path, size: 1, hash: '0123456789abcdef'});
+    const cases: Array<[string, (m: Record<string, unknown>) => void, RegExp]> = [
+      ['version', (m) => (m['version'] = 2), /unknown manifest version 2/],
+      ['key', (m) => (m['key'] = 'other'), /manifest is for key "other"/],
+      ['file list', (m) => (m['files'] = {}), /no file list/],
+      ['file record', (m) => (m['files'] = [{path: 'a', size: '1', hash: 'x'}]), /malformed file record/],
+      ['absolute', (m) => (m['files'] = [file('/etc/passwd')]), /"\/etc\/passwd" is absolute/],
+      ['drive', (m) => (m['files'] = [file('C:x')]), /"C:x" is absolute/],
+      ['backslash', (m) => (m['files'] = [file('a\\b')]), /backslash or a control character/],
+      ['control', (m) => (m['files'] = [file('a\u0001')]), /backslash or a control character/],
+      ['escape', (m) => (m['files'] = [file('a/../../b')]), /escapes the entry/],
+      ['dot-dot alone', (m) => (m['files'] = [file('..')]), /escapes the entry/],
+      ['empty segment', (m) => (m['files'] = [file('a//b')]), /empty or "\." segment/],
+      ['dot alone', (m) => (m['files'] = [file('.')]), /empty or "\." segment/],
+      ['twice of two', (m) => (m['files'] = [file('a'), file('a')]), /lists a file twice/],
+      ['twice of three', (m) => (m['files'] = [file('a'), file('b'), file('a')]), /lists a file twice/],
+      ['outputs', (m) => (m['outputs'] = []), /no outputs/],
+      ['output format', (m) => (m['outputs'] = {out: {format: 'yaml', file: 'out.json'}}), /output 'out' is malformed/],
+      ['unlisted output', (m) => (m['outputs'] = {out: {format: 'json', file: 'gone.json'}}), /output 'out' names an unlisted file/],
+      ['metric', (m) => (m['metrics'] = {acc: '0.5'}), /metric 'acc' is not a number/],
+      ['metric named __proto__', (m) => (m['metrics'] = JSON.parse('{"__proto__": "x"}')), /metric '__proto__' is not a number/],
+      ['timings', (m) => (m['timings'] = {startedAt: 1, seconds: 1}), /timings are malformed/],
+      ['producer', (m) => (m['producer'] = {nodeId: 1, type: 't', host: 'h', distilleryVersion: 'v'}), /producer field 'nodeId'/],
+      ['creation time', (m) => (m['createdAt'] = 'yesterday'), /no creation time/],
+    ];
+    for (const [what, damage, reason] of cases) {
+      const damaged = valid();
+      damage(damaged);
+      const result = checkManifest(damaged, key);
+      assert.equal(typeof result, 'string', `${what}: should be refused`);
+      assert.match(result as string, reason, what);
+    }
+  });
+});
