@@ -15,7 +15,7 @@
  * pipeline is analyzed in full (and stored again); a write that fails is ignored. The files can be deleted at any
  * time.
  */
-import {existsSync, readFileSync, statSync} from 'node:fs';
+import {readFileSync, statSync} from 'node:fs';
 import {mkdir, rename, rm, writeFile} from 'node:fs/promises';
 import {createRequire} from 'node:module';
 import {randomHex} from '../cache/random-hex.js';
@@ -26,6 +26,7 @@ import {distilleryVersion} from './distillery-version.js';
 import type {Hasher} from './keys.js';
 import {getHasher} from './keys.js';
 import {moduleClosure, sourceOf} from './module-closure.js';
+import {packageVersion} from './package-version.js';
 import type {Plan} from './plan.js';
 import type {StoredPlan} from './stored-plan.js';
 import {fromStored, toStored} from './stored-plan.js';
@@ -66,30 +67,6 @@ interface StoredRecord {
 }
 
 const require = createRequire(import.meta.url);
-
-/** The version of an installed package, from the package.json above its main file. */
-function packageVersion(name: string): string | undefined {
-  let dir: string;
-  try {
-    dir = dirname(require.resolve(name));
-  } catch {
-    return undefined;
-  }
-  for (;;) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      try {
-        const manifest = JSON.parse(readFileSync(file, 'utf8')) as {name?: unknown; version?: unknown};
-        if (manifest.name === name && typeof manifest.version === 'string') return manifest.version;
-      } catch {
-        return undefined;
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) return undefined;
-    dir = up;
-  }
-}
 
 /** The analyzer's own source files (the analysis modules and what they import inside `runner/`). */
 function analyzerSources(): string[] {
@@ -142,7 +119,7 @@ export async function openStoredAnalysis(options: StoredAnalysisOptions, input: 
   if (!input.environment.ok) return undefined;
   const environment = input.environment.value;
   const hasher = await getHasher();
-  const packages = Object.fromEntries(ANALYSIS_PACKAGES.map((name) => [name, packageVersion(name) ?? null]));
+  const packages = Object.fromEntries(ANALYSIS_PACKAGES.map((name) => [name, packageVersion(name, require) ?? null]));
   const inputs = hasher.hashString(
     JSON.stringify({
       format: FORMAT,

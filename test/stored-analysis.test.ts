@@ -192,4 +192,41 @@ describe('stored analyses', () => {
     drifted.set(step.id, {...step, keyParts: {...step.keyParts, inputs: {...step.keyParts.inputs, extra: ['0123456789abcdef:out']}}});
     assert.equal(toStored({...plan, nodes: drifted}, environment), undefined, 'nor one whose key parts its inputs do not give');
   });
+
+  test('the analyzer packages\' versions are read where Node finds each package', async () => {
+    const {createRequire} = await import('node:module');
+    const {packageVersion} = await import('../runner/package-version.js');
+    const dir = await mkdtemp(join(tmpdir(), 'distillery-package-version-'));
+    try {
+      const write = async (folder: string, manifest: unknown): Promise<void> => {
+        await mkdir(join(dir, folder), {recursive: true});
+        await writeFile(join(dir, folder, 'package.json'), typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
+      };
+      await write('node_modules/outer', {name: 'outer', version: '1.0.0'});
+      await write('app/node_modules/outer', {name: 'outer', version: '2.0.0'});
+      await write('node_modules/renamed', {name: 'something-else', version: '1.0.0'});
+      await write('node_modules/broken', '{');
+      await write('node_modules/shadowed', {name: 'shadowed', version: '1.0.0'});
+      await mkdir(join(dir, 'app/node_modules/shadowed'), {recursive: true});
+      await write('node_modules/@scope/pkg', {name: '@scope/pkg', version: '3.1.4'});
+      const from = createRequire(join(dir, 'app', 'src', 'module.js'));
+      assert.equal(packageVersion('outer', from), '2.0.0', 'the nearest copy wins');
+      assert.equal(packageVersion('outer', createRequire(join(dir, 'module.js'))), '1.0.0');
+      assert.equal(packageVersion('@scope/pkg', from), '3.1.4');
+      assert.equal(packageVersion('renamed', from), undefined, 'a package.json of another name');
+      assert.equal(packageVersion('broken', from), undefined, 'an unreadable package.json');
+      assert.equal(packageVersion('shadowed', from), undefined, 'a nearer folder without a package.json hides the farther one, as for Node');
+      assert.equal(packageVersion('missing', from), undefined);
+      // The analyzer's own packages: the versions of the packages Node resolves from the runner.
+      const runner = createRequire(fileURLToPath(new URL('../runner/stored-analysis.ts', import.meta.url)));
+      for (const name of ['yaml', 'ajv', 'xxhash-wasm', 'graphology', 'graphology-dag']) {
+        const resolved = runner.resolve(name);
+        const root = resolved.slice(0, resolved.lastIndexOf(`node_modules/${name}/`) + `node_modules/${name}`.length);
+        const expected = (JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {version: string}).version;
+        assert.equal(packageVersion(name, runner), expected, name);
+      }
+    } finally {
+      await rm(dir, {recursive: true, force: true});
+    }
+  });
 });
