@@ -74,20 +74,39 @@ export function buildSummary(
   };
 }
 
-/** A list as JSON with one element per line, indented to sit at the top level of `summary.json`. */
-function oneLineEach(list: readonly unknown[]): string {
-  return list.length === 0 ? '[]' : `[\n${list.map((item) => `    ${JSON.stringify(item)}`).join(',\n')}\n  ]`;
-}
+/** About how long each piece of summaryPieces is. */
+const PIECE_LENGTH = 64 * 1024;
 
 /**
- * The text of `summary.json`: indented, with one line per node and per result instance (a run of thousands of
- * instances reads, writes and diffs faster than with every key part on a line of its own).
+ * The text of `summary.json` in pieces of about 64 KB, in order: indented, with one line per node and per result
+ * instance (a run of thousands of instances reads, writes and diffs faster than with every key part on a line of its
+ * own). Written piece by piece, a large summary never becomes one string and one buffer of its whole size: those
+ * would take fresh memory pages, which cost a short run more than the writes.
  */
-export function summaryText(summary: RunSummary): string {
+export function summaryPieces(summary: RunSummary): string[] {
   const {nodes, results, ...rest} = summary;
   const head = JSON.stringify(rest, null, 2);
-  const lists = [...(results === undefined ? [] : [`  "results": ${oneLineEach(results)}`]), `  "nodes": ${oneLineEach(nodes)}`];
-  return `${head.slice(0, -2)}${head === '{}' ? '{\n' : ',\n'}${lists.join(',\n')}\n}\n`;
+  const lists: Array<[string, readonly unknown[]]> = [...(results === undefined ? [] : [['results', results] as [string, readonly unknown[]]]), ['nodes', nodes]];
+  const pieces: string[] = [];
+  let piece = `${head.slice(0, -2)}${head === '{}' ? '{\n' : ',\n'}`;
+  lists.forEach(([name, list], i) => {
+    piece += `  ${JSON.stringify(name)}: ${list.length === 0 ? '[]' : '[\n'}`;
+    list.forEach((item, j) => {
+      piece += `    ${JSON.stringify(item)}${j < list.length - 1 ? ',' : ''}\n`;
+      if (piece.length >= PIECE_LENGTH) {
+        pieces.push(piece);
+        piece = '';
+      }
+    });
+    piece += `${list.length === 0 ? '' : '  ]'}${i < lists.length - 1 ? ',' : ''}\n`;
+  });
+  pieces.push(`${piece}}\n`);
+  return pieces;
+}
+
+/** The text of `summary.json` (see summaryPieces). */
+export function summaryText(summary: RunSummary): string {
+  return summaryPieces(summary).join('');
 }
 
 /** Writes one run's record: events as they come, the summary at the end. */
@@ -191,7 +210,7 @@ export class RunRecorder {
 
   /** Writes `summary.json` (and a copy to `extraPath`, `--summary FILE`), and closes the event log. */
   async finish(summary: RunSummary, extraPath?: string): Promise<void> {
-    const text = summaryText(summary);
+    const pieces = summaryPieces(summary);
     this.#flush();
     const fd = this.#events;
     // Forgotten before it is closed: a later line must never reach whatever file reuses the descriptor's number.
@@ -200,10 +219,15 @@ export class RunRecorder {
     await Promise.all([...this.#logs.values()].map((stream) => new Promise<void>((resolve) => stream.end(resolve))));
     this.#logs.clear();
     // Synchronous too: nothing else is left to do, and a thread-pool write of a large summary only adds waiting.
-    writeFileSync(join(this.dir, 'summary.json'), text);
+    const summaryFd = openSync(join(this.dir, 'summary.json'), 'w');
+    try {
+      for (const piece of pieces) writeFileSync(summaryFd, piece);
+    } finally {
+      closeSync(summaryFd);
+    }
     if (extraPath !== undefined) {
       await mkdir(dirname(extraPath), {recursive: true});
-      await writeFile(extraPath, text);
+      await writeFile(extraPath, pieces.join(''));
     }
   }
 }

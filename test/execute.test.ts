@@ -529,6 +529,42 @@ describe('real pipelines', () => {
     assert.equal(csv.stdout, 'instance,add,status,score\nadd{add=2},2,done,3\nadd{add=7},7,missing,\n');
   });
 
+  it('a large summary is written piece by piece, as the same text: one line per node and per result', async () => {
+    const r = await rig();
+    const {RunRecorder, summaryPieces, summaryText} = await import('../runner/run-record.js');
+    const environment = {backend: 'cpu', tfjs: '4.22.0', threads: '1'};
+    const node = (i: number) => ({
+      id: `step{a=${i}}`, type: 'step', key: i.toString(16).padStart(16, '0'), status: 'cached' as const, seconds: 0, metrics: {v: i / 3},
+      keyParts: {type: 'step', implementation: 'abc', params: {a: i, note: 'é∑'}, seed: i, inputs: {x: ['0000000000000000:out']}, environment},
+    });
+    const summary: RunSummary = {
+      pipeline: 'big', file: 'p.yaml', runId: 'r', startedAt: '2026-01-01T00:00:00.000Z', finishedAt: '2026-01-01T00:00:01.000Z', status: 'ok',
+      overrides: [], params: {}, grid: {a: [1, 2]},
+      results: Array.from({length: 400}, (_, i) => ({id: `step{a=${i}}`, node: 'step', type: 'step', grid: {a: i}})),
+      nodes: Array.from({length: 400}, (_, i) => node(i)),
+    };
+    const pieces = summaryPieces(summary);
+    assert.ok(pieces.length > 1, 'more than one piece for a summary this size');
+    const text = summaryText(summary);
+    assert.ok(text.length > 64 * 1024);
+    assert.equal(text, pieces.join(''));
+    assert.deepEqual(JSON.parse(text), summary);
+    const itemLines = text.split('\n').filter((line) => line.startsWith('    {"id":'));
+    assert.equal(itemLines.length, 800);
+    assert.ok(text.endsWith('  ]\n}\n'));
+    // Empty lists, and no results at all.
+    const empty = summaryText({...summary, results: [], nodes: []});
+    assert.deepEqual(JSON.parse(empty), {...summary, results: [], nodes: []});
+    assert.match(empty, /\n {2}"results": \[\],\n {2}"nodes": \[\]\n\}\n$/);
+    const {results: _results, ...noResults} = summary;
+    assert.deepEqual(JSON.parse(summaryText(noResults)), noResults);
+    // The recorder writes the same text to the run record and to --summary's file.
+    const recorder = await RunRecorder.create(r.dir, 'test-run');
+    await recorder.finish(summary, join(r.dir, 'out', 'copy.json'));
+    assert.equal(await readFile(join(recorder.dir, 'summary.json'), 'utf8'), text);
+    assert.equal(await readFile(join(r.dir, 'out', 'copy.json'), 'utf8'), text);
+  });
+
   it('run copies Report outputs out of the cache into .distillery/reports/<pipeline>/ and prints their paths', async () => {
     const r = await rig();
     await writeFile(join(r.dir, 'p.yaml'), 'name: toy\nimports: [./toy-nodes.mjs]\nnodes:\n  src: {type: toy-source, with: {value: 4}}\n  rep: {type: toy-report, in: {a: src}}\n');
