@@ -12,7 +12,8 @@ import {describe, nodeStartup, spread, timed} from './own-time-run.js';
 import type {Timed} from './own-time-run.js';
 
 const CLI = fileURLToPath(new URL('../../runner/cli-main.js', import.meta.url));
-const RUNS = 7;
+/** Enough runs that a burst of load on a shared machine moves the median little. */
+const RUNS = 15;
 const TARGET_S = 0.2;
 
 const TOY = `
@@ -59,13 +60,14 @@ export async function bench(report: (line: string) => void): Promise<void> {
     const last = fill.stdout.trim().split('\n').at(-1) ?? '';
     report(`run.bench: first run of 1,001 toy instances: ${fill.process.toFixed(2)} s (exit ${fill.status}; ${last})`);
     const runs: Timed[] = [];
+    // Node's start-up is timed between the runs, so that it shows the load of the same moments.
+    const startup = [];
     for (let i = 0; i < RUNS; i++) {
       const run = await timed(CLI, ['run', 'p.yaml'], dir, env);
       if (run.status !== 0 || !/ 0 ran, 1001 cached/.test(run.stdout)) throw new Error(`the no-op run did not take every hit: ${run.stdout.slice(-300)}${run.stderr}`);
       runs.push(run);
+      startup.push(await nodeStartup());
     }
-    const startup = [];
-    for (let i = 0; i < 5; i++) startup.push(await nodeStartup());
     const cpu = runs.map((r) => r.cpu);
     const wall = runs.map((r) => r.wall);
     report(`run.bench: no-op run of 1,001 cached instances (${RUNS} runs), the runner's own time: wall ${describe(wall)}, CPU ${describe(cpu)}`);
