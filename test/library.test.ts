@@ -11,10 +11,10 @@
 import {after, before, describe, it} from 'node:test';
 import assert from 'node:assert/strict';
 import {execFileSync, spawnSync} from 'node:child_process';
-import {mkdir, mkdtemp, readdir, rm, symlink, writeFile} from 'node:fs/promises';
+import {mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile} from 'node:fs/promises';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
-import {fileURLToPath} from 'node:url';
+import {fileURLToPath, pathToFileURL} from 'node:url';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TSC = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -150,6 +150,36 @@ describe('the packed package in a scratch project', () => {
     const cli = spawnSync(process.execPath, ['node_modules/distillery/bin/distillery.js', 'results', 'p.yaml', '--format', 'csv'], {cwd: app, env, encoding: 'utf8'});
     assert.equal(cli.status, 0, cli.stderr);
     assert.equal(cli.stdout, 'instance,factor,status,total\nt{factor=1},1,done,6\nt{factor=2},2,done,12\n');
+  });
+
+  it('the installed command keeps one copy of each module: a cached run\'s modules come from one file, all paths lead there', async () => {
+    const installed = join(app, 'node_modules', 'distillery');
+    const cli = (...args: string[]) => spawnSync(process.execPath, ['node_modules/distillery/bin/distillery.js', ...args], {cwd: app, env, encoding: 'utf8'});
+    // The build put the modules of a cached run in dist/cli-core.js; their own files re-export it.
+    for (const file of ['cache/local-store.js', 'runner/executor.js', 'runner/commands/run.js', 'runner/stored-analysis.js']) {
+      assert.match(await readFile(join(installed, 'dist', file), 'utf8'), /^\/\/ Re-export written by scripts\/bundle-cli\.mjs:.*\nexport \{.*\} from '(\.\.\/)+cli-core\.js';\n$/, file);
+    }
+    assert.doesNotMatch(await readFile(join(installed, 'dist', 'runner', 'commands', 'cache.js'), 'utf8'), /Re-export/, 'a module outside the bundle keeps its code');
+    // Imported by its own path or through the bundle, a class is the same object.
+    const viaPath = (await import(pathToFileURL(join(installed, 'dist', 'cache', 'local-store.js')).href)) as {LocalStore: unknown; CacheFolderError: unknown};
+    const viaOther = (await import(pathToFileURL(join(installed, 'dist', 'cache', 'cache-marker.js')).href)) as {CacheFolderError: unknown};
+    assert.equal(viaPath.CacheFolderError, viaOther.CacheFolderError);
+    // A command outside the bundle throws the bundle's error class, which the dispatcher in the bundle recognises:
+    // a message and exit code 2, not an internal error.
+    await writeFile(join(app, 'not-a-folder'), '');
+    const refused = cli('cache', 'ls', '--cache-dir', 'not-a-folder');
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /is a file, not a folder/);
+    assert.doesNotMatch(refused.stderr, /internal error/);
+    // A run that computes (its workers load the bundle through the re-exports; the source instance is shared with the
+    // run above), then a fully cached one.
+    await writeFile(join(app, 'q.yaml'), PIPELINE.replace('name: scratch', 'name: scratch-q').replace('[1, 2]', '[5, 6]'));
+    const first = cli('run', 'q.yaml');
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, /ok: 2 ran, 1 cached, 0 failed, 0 skipped/);
+    const again = cli('run', 'q.yaml');
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, /ok: 0 ran, 3 cached, 0 failed, 0 skipped/);
   });
 
   it('a TypeScript module that does not compile is a located error, not a stack trace', async () => {
