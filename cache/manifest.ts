@@ -82,8 +82,8 @@ const PRODUCER_FIELDS = ['nodeId', 'type', 'host', 'distilleryVersion'] as const
  * Returns the reason it is bad, or the manifest.
  *
  * A cached run checks every hit's manifest, thousands of them in a process that lives a fraction of a second, mostly
- * before V8 has optimized anything: hence loops over keys rather than `Object.entries`, and no sets for the usual
- * entry of one or two files.
+ * before V8 has optimized anything: hence loops over keys rather than `Object.entries`, and no set for an entry of
+ * one file.
  */
 export function checkManifest(value: unknown, key: string): Manifest | string {
   if (!isRecord(value)) return 'manifest is not an object';
@@ -99,9 +99,7 @@ export function checkManifest(value: unknown, key: string): Manifest | string {
     if (escape !== undefined) return `manifest file path ${JSON.stringify(f['path'])} ${escape}`;
   }
   const listed = files as ManifestFile[];
-  if (listed.length > 2 ? new Set(listed.map((f) => f.path)).size !== listed.length : listed.length === 2 && listed[0]?.path === listed[1]?.path) {
-    return 'manifest lists a file twice';
-  }
+  if (listed.length > 1 && new Set(listed.map((f) => f.path)).size !== listed.length) return 'manifest lists a file twice';
   const outputs = value['outputs'];
   if (!isRecord(outputs)) return 'manifest has no outputs';
   for (const port in outputs) {

@@ -23,9 +23,9 @@
  * 751.1 ms, 714.0 against 740.4 ms). It stays held for the whole command: the coordinating process of a run that
  * computes 1,001 instances used the same CPU time with it as without (medians of about 6.0 s, eight alternating
  * pairs both ways round), while giving V8 its own growth factor back at run time made V8 collect the old generation
- * every 40 ms until the end (95 full collections instead of 2). Setting the
- * factor once, before the heap has grown, is safe for the same reason as the budget: V8 reads it each time it would
- * grow the young generation. A young generation size or growth factor set in the node options wins.
+ * every 40 ms until the end (95 full collections instead of 2). Setting the factor once, before the heap has grown,
+ * is safe for the same reason as the budget: V8 reads it each time it would grow the young generation. A young
+ * generation size or growth factor set in the node options wins.
  */
 import {setFlagsFromString} from 'node:v8';
 

@@ -86,7 +86,7 @@ const PIECE_LENGTH = 64 * 1024;
 export function summaryPieces(summary: RunSummary): string[] {
   const {nodes, results, ...rest} = summary;
   const head = JSON.stringify(rest, null, 2);
-  const lists: Array<[string, readonly unknown[]]> = [...(results === undefined ? [] : [['results', results] as [string, readonly unknown[]]]), ['nodes', nodes]];
+  const lists: Array<[string, readonly unknown[]]> = results === undefined ? [['nodes', nodes]] : [['results', results], ['nodes', nodes]];
   const pieces: string[] = [];
   let piece = `${head.slice(0, -2)}${head === '{}' ? '{\n' : ',\n'}`;
   lists.forEach(([name, list], i) => {

@@ -56,6 +56,10 @@ const OUTSIDE = new Set(['runner/cli-main.js', 'runner/cli-v8-flags.js']);
 
 /** A dist path as the forward-slash path relative to dist/ that this script uses as a module's name. */
 const nameOf = (file) => relative(dist, file).split(sep).join('/');
+/** The name of the module a relative import in an esbuild `onResolve` names. */
+const importedName = (args) => nameOf(join(args.resolveDir, args.path));
+/** What every build here shares: compiled ES modules for Node, and a metafile to read what went in. */
+const COMMON = {format: 'esm', platform: 'node', metafile: true, logLevel: 'warning'};
 
 for (const name of ROOTS) {
   if (readFileSync(join(dist, name), 'utf8').startsWith(STUB_MARK)) {
@@ -67,22 +71,18 @@ for (const name of ROOTS) {
 // stay imports of their files.
 const rootSet = new Set(ROOTS);
 const probe = await build({
+  ...COMMON,
   entryPoints: ROOTS.map((name) => join(dist, name)),
   bundle: true,
   write: false,
-  metafile: true,
   outdir: join(dist, '.probe'),
-  format: 'esm',
-  platform: 'node',
   packages: 'external',
-  logLevel: 'warning',
   plugins: [
     {
       name: 'lazy-stays-outside',
       setup(b) {
         b.onResolve({filter: /^\./}, (args) => {
-          const name = nameOf(join(args.resolveDir, args.path));
-          return args.kind === 'dynamic-import' && !rootSet.has(name) ? {path: args.path, external: true} : undefined;
+          return args.kind === 'dynamic-import' && !rootSet.has(importedName(args)) ? {path: args.path, external: true} : undefined;
         });
       },
     },
@@ -95,15 +95,12 @@ const coreSet = new Set(core);
 
 // 2. What each of them exports, so that the bundle can export it under a name of its own.
 const listed = await build({
+  ...COMMON,
   entryPoints: core.map((name) => join(dist, name)),
   bundle: false,
   write: false,
-  metafile: true,
   outdir: join(dist, '.exports'),
   outbase: dist,
-  format: 'esm',
-  platform: 'node',
-  logLevel: 'warning',
 });
 const exportsOf = new Map();
 for (const output of Object.values(listed.metafile.outputs)) {
@@ -119,15 +116,12 @@ const entry = core
   })
   .join('\n');
 const bundled = await build({
+  ...COMMON,
   stdin: {contents: entry, resolveDir: dist, sourcefile: 'cli-core-entry.js', loader: 'js'},
   bundle: true,
   outfile: bundleFile,
-  format: 'esm',
-  platform: 'node',
   target: 'node20',
   packages: 'external',
-  metafile: true,
-  logLevel: 'warning',
   legalComments: 'none',
   // Mapped back through tsc's maps to the TypeScript sources (for `node --enable-source-maps`).
   sourcemap: 'linked',
@@ -136,7 +130,7 @@ const bundled = await build({
       name: 'one-home-per-module',
       setup(b) {
         b.onResolve({filter: /^\./}, (args) => {
-          const name = nameOf(join(args.resolveDir, args.path));
+          const name = importedName(args);
           return coreSet.has(name) ? undefined : {path: `./${name}`, external: true};
         });
         // A module that finds files next to itself keeps finding them: its `import.meta.url` is its own file's URL.
